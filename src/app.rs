@@ -1,0 +1,111 @@
+//! Wiring: configuration in, running server out. Opens the store, builds the ingest path and the
+//! router, binds the listener, and shuts down gracefully (writes refused with 503, in-flight
+//! requests finished, store flushed) within a bound.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::http::{self, AppState, Limits};
+use crate::ingest::Ingest;
+use crate::store::{Store, StoreOptions};
+
+/// Longest time in-flight requests get to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A server that is bound and ready to run.
+#[derive(Debug)]
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+    store: Store,
+    limits: Limits,
+}
+
+impl App {
+    /// Opens the store and binds the listener (port 0 picks a free port).
+    pub async fn build(config: &Config) -> anyhow::Result<App> {
+        let store = open_store(config)?;
+        let ingest = Ingest::new(store.clone(), config.site.clone(), config.policy.policy(), config.sinks.clone());
+        let state = AppState::new(ingest, config.sinks.clone());
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
+        let limits = Limits {
+            max_body_bytes: config.server.max_body_bytes as usize,
+            request_timeout: Duration::from_secs(config.server.request_timeout_secs),
+        };
+        Ok(App { listener, state, store, limits })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` completes, then drains and flushes.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let App { listener, state, store, limits } = self;
+        let router = http::router(state.clone(), limits);
+        let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
+        let draining = state.clone();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("Shutdown requested: refusing new writes, finishing in-flight requests.");
+            draining.start_draining();
+            let _ = drained_tx.send(());
+        };
+        let server = axum::serve(listener, router).with_graceful_shutdown(signal);
+        let server = tokio::spawn(async move { server.await });
+        let mut server = server;
+        tokio::select! {
+            result = &mut server => result.context("server task failed")?.context("server failed")?,
+            _ = async {
+                let _ = drained_rx.await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "In-flight requests did not finish in time; closing anyway.");
+                server.abort();
+            }
+        }
+        let closing = store.clone();
+        tokio::task::spawn_blocking(move || closing.close()).await.context("store close task failed")??;
+        tracing::info!("Store flushed; bye.");
+        Ok(())
+    }
+}
+
+/// Opens the configured store, checking its site.
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let options = StoreOptions {
+        cache_capacity_bytes: config.store.cache_capacity_mb * 1024 * 1024,
+        site: Some(config.site.clone()),
+    };
+    Ok(Store::open(&config.store.data_dir, &options)?)
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,347 @@
+//! Configuration: a TOML file (or the embedded `config/returns-edge.toml`), overridden by
+//! `RETURNS_EDGE_…` environment variables, overridden by command-line flags; validated once
+//! into typed settings. Nothing downstream re-reads or re-checks configuration.
+//!
+//! Errors name the key and, for the file, the line: `check-config` exists so that a broken line is
+//! found before a restart, not by one.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer};
+
+use crate::domain::{Disposition, Policy, SiteId};
+use crate::sinks::{SinkKind, SinkName};
+
+/// The embedded defaults, also shipped as `config/returns-edge.toml`.
+pub const DEFAULT_TOML: &str = include_str!("../config/returns-edge.toml");
+
+const ENV_PREFIX: &str = "RETURNS_EDGE_";
+
+/// Validated settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub site: SiteId,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    #[serde(default)]
+    pub sinks: Vec<SinkConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    #[serde(deserialize_with = "in_range::<_, 1024, 1_048_576>")]
+    pub max_body_bytes: u64,
+    #[serde(deserialize_with = "in_range::<_, 1, 300>")]
+    pub request_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 65_536,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    #[serde(deserialize_with = "in_range::<_, 4, 1024>")]
+    pub cache_capacity_mb: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { data_dir: PathBuf::from("./data"), cache_capacity_mb: 32 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: LogFormat::Human, level: "info".into() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Json,
+    Human,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    pub supervisor_dispositions: Vec<Disposition>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig { supervisor_dispositions: Policy::default().supervisor_dispositions }
+    }
+}
+
+impl PolicyConfig {
+    pub fn policy(&self) -> Policy {
+        Policy { supervisor_dispositions: self.supervisor_dispositions.clone() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    pub name: SinkName,
+    pub kind: SinkKind,
+}
+
+/// Overrides given on the command line; `None` leaves the configured value.
+#[derive(Debug, Clone, Default)]
+pub struct FlagOverrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Why configuration could not be loaded. Each names the file, variable or key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// TOML syntax or a bad value in the file; the message carries line, column and key.
+    #[error("{origin}: {message}")]
+    Parse { origin: String, message: String },
+    /// An environment variable could not be applied.
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    /// A value that is fine alone but not with the others.
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl Config {
+    /// Loads the file (or the embedded defaults), then environment, then flags.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &FlagOverrides,
+    ) -> Result<Config, ConfigError> {
+        let (origin, text) = match file {
+            Some(path) => (
+                path.display().to_string(),
+                std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?,
+            ),
+            None => ("embedded defaults".to_owned(), DEFAULT_TOML.to_owned()),
+        };
+        // Parse the file alone first so that its errors carry its own line numbers.
+        toml::from_str::<Config>(&text)
+            .map_err(|e| ConfigError::Parse { origin: origin.clone(), message: e.to_string() })?;
+        let mut table: toml::Table = toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { origin: origin.clone(), message: e.to_string() })?;
+        let applied = apply_env(&mut table, env)?;
+        let mut config: Config = if applied.is_empty() {
+            toml::from_str(&text).map_err(|e| ConfigError::Parse { origin, message: e.to_string() })?
+        } else {
+            Config::deserialize(table).map_err(|e| ConfigError::Env {
+                var: applied.join(", "),
+                message: e.to_string().trim().to_owned(),
+            })?
+        };
+        if let Some(listen) = flags.listen {
+            config.server.listen = listen;
+        }
+        if let Some(dir) = &flags.data_dir {
+            config.store.data_dir = dir.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut seen = HashSet::new();
+        for (i, sink) in self.sinks.iter().enumerate() {
+            if !seen.insert(&sink.name) {
+                return Err(ConfigError::Invalid {
+                    key: format!("sinks[{i}].name"),
+                    message: format!("sink name `{}` is used twice; names must be unique", sink.name),
+                });
+            }
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| ConfigError::Invalid {
+            key: "log.level".into(),
+            message: format!("expected a tracing filter such as `info` or `returns_edge=debug`: {e}"),
+        })?;
+        Ok(())
+    }
+
+    /// The environment variables this build understands, with the key each overrides.
+    pub fn env_vars() -> BTreeMap<String, Vec<String>> {
+        let defaults: toml::Table = toml::from_str(DEFAULT_TOML).unwrap_or_default();
+        let mut out = BTreeMap::new();
+        collect_leaves(&defaults, &mut Vec::new(), &mut out);
+        out
+    }
+}
+
+fn collect_leaves(table: &toml::Table, path: &mut Vec<String>, out: &mut BTreeMap<String, Vec<String>>) {
+    for (key, value) in table {
+        path.push(key.clone());
+        match value {
+            toml::Value::Table(inner) => collect_leaves(inner, path, out),
+            _ => {
+                let var = format!("{ENV_PREFIX}{}", path.join("_").to_uppercase());
+                out.insert(var, path.clone());
+            }
+        }
+        path.pop();
+    }
+}
+
+/// Applies `RETURNS_EDGE_*` variables to the parsed file. A value is read as TOML when it parses
+/// as one (numbers, booleans, arrays) and as a plain string otherwise, so `RETURNS_EDGE_SERVER_LISTEN=0.0.0.0:80`
+/// needs no quotes. Unknown `RETURNS_EDGE_*` variables are refused: a typo must not be ignored.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<String>, ConfigError> {
+    let known = Config::env_vars();
+    let mut applied = Vec::new();
+    let mut env: Vec<(String, String)> =
+        env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+    env.sort();
+    for (var, raw) in env {
+        let Some(path) = known.get(&var) else {
+            // Variables for other purposes (RETURNS_EDGE_LOG for tests, secrets files) are not
+            // config keys; only refuse names that look like a config key with a typo.
+            if var.ends_with("_FILE") || var == "RETURNS_EDGE_CONFIG" {
+                continue;
+            }
+            let names: Vec<&str> = known.keys().map(String::as_str).collect();
+            return Err(ConfigError::Env {
+                var,
+                message: format!("not a configuration variable; known ones are {}", names.join(", ")),
+            });
+        };
+        let value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+            Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(raw.clone())),
+            Err(_) => toml::Value::String(raw.clone()),
+        };
+        let (leaf, parents) = path.split_last().expect("env paths have at least one key");
+        let mut cursor = &mut *table;
+        for key in parents {
+            let entry = cursor.entry(key.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(next) = entry else {
+                return Err(ConfigError::Env { var, message: format!("`{key}` is not a table in the file") });
+            };
+            cursor = next;
+        }
+        cursor.insert(leaf.clone(), value);
+        applied.push(var);
+    }
+    Ok(applied)
+}
+
+fn in_range<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(d: D) -> Result<u64, D::Error> {
+    let value = u64::deserialize(d)?;
+    if (MIN..=MAX).contains(&value) {
+        Ok(value)
+    } else {
+        Err(serde::de::Error::custom(format!("expected an integer from {MIN} to {MAX}, found {value}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path), [], &FlagOverrides::default())
+    }
+
+    #[test]
+    fn the_embedded_file_is_the_default() {
+        let config = Config::load(None, [], &FlagOverrides::default()).unwrap();
+        assert_eq!(config.server, ServerConfig::default());
+        assert_eq!(config.store, StoreConfig::default());
+        assert_eq!(config.log, LogConfig::default());
+        assert_eq!(config.policy, PolicyConfig::default());
+        assert_eq!(config.site.as_str(), "site-1");
+        assert!(config.sinks.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_line() {
+        let err = load_text("site = \"s\"\n[server]\nlisten = \"127.0.0.1:1\"\nlisen = \"x\"\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("line 4"), "{text}");
+        assert!(text.contains("lisen"), "{text}");
+    }
+
+    #[test]
+    fn a_bad_value_is_named_with_its_line_and_expectation() {
+        let err = load_text("site = \"s\"\n\n[store]\ncache_capacity_mb = 5000\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("line 4") && text.contains("from 4 to 1024"), "{text}");
+        let err = load_text("site = \"s\"\n[policy]\nsupervisor_dispositions = [\"burn\"]\n").unwrap_err();
+        assert!(err.to_string().contains("line 3"), "{err}");
+        let err = load_text("site = \"bad site\"\n").unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_sink_names_are_refused() {
+        let err = load_text(
+            "site = \"s\"\n[[sinks]]\nname = \"odoo\"\nkind = \"odoo\"\n[[sinks]]\nname = \"odoo\"\nkind = \"nats\"\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("sinks[1].name"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_file_and_flags_override_environment() {
+        let env = vec![
+            ("RETURNS_EDGE_SERVER_LISTEN".to_owned(), "0.0.0.0:9000".to_owned()),
+            ("RETURNS_EDGE_STORE_CACHE_CAPACITY_MB".to_owned(), "16".to_owned()),
+            ("RETURNS_EDGE_STORE_DATA_DIR".to_owned(), "/var/lib/x".to_owned()),
+            ("PATH".to_owned(), "/bin".to_owned()),
+        ];
+        let flags = FlagOverrides { data_dir: Some("/flag".into()), ..Default::default() };
+        let config = Config::load(None, env, &flags).unwrap();
+        assert_eq!(config.server.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(config.store.cache_capacity_mb, 16);
+        assert_eq!(config.store.data_dir, PathBuf::from("/flag"));
+    }
+
+    #[test]
+    fn a_bad_or_unknown_environment_variable_is_named() {
+        let env = vec![("RETURNS_EDGE_STORE_CACHE_CAPACITY_MB".to_owned(), "lots".to_owned())];
+        let err = Config::load(None, env, &FlagOverrides::default()).unwrap_err();
+        assert!(err.to_string().contains("RETURNS_EDGE_STORE_CACHE_CAPACITY_MB"), "{err}");
+        let env = vec![("RETURNS_EDGE_SERVER_LISTN".to_owned(), "x".to_owned())];
+        let err = Config::load(None, env, &FlagOverrides::default()).unwrap_err();
+        assert!(err.to_string().contains("RETURNS_EDGE_SERVER_LISTN"), "{err}");
+    }
+}

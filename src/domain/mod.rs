@@ -1,0 +1,30 @@
+//! The pure domain of returns-edge (warehouse returns receiving): validated
+//! values and ids, grading vocabulary, roles, and the return case state
+//! machine (decide a command into an event, apply events to a projection).
+//!
+//! No IO: no files, network, async runtime or logging. Callers pass in
+//! everything (including event ids) and persist what comes out.
+
+pub mod case;
+pub mod grading;
+pub mod ids;
+pub mod role;
+pub mod values;
+
+pub use case::{
+    apply, decide, Actor, Case, CaseError, CaseEvent, CaseState, ClearFlag, Command,
+    DispositionRecord, Dispose, EventKind, Flag, FlagRecord, Inspect, InspectionRecord, Line,
+    NewLine, Policy, ReceiveParcel, SupervisorReason, MAX_LINES,
+};
+pub use grading::{Condition, Disposition, Grade};
+pub use ids::{CaseId, EventId, SiteId, StationId, TokenId};
+pub use role::Role;
+pub use values::{
+    Barcode, Grams, InvalidValue, LineNo, Notes, Qty, RmaRef, ScaleId, Serial, Sku,
+    NOTES_MAX_CHARS,
+};
+
+#[cfg(test)]
+mod model_tests;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,38 @@
+//! Liveness and readiness, and the problem+json answer for unknown routes.
+//!
+//! `healthz` says the process answers; `readyz` says it can take writes now (store writable, not
+//! shutting down). Both need no token: load balancers and systemd probes have none.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::AppState;
+
+pub async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let store = state.ingest.store();
+    let (status, reason) = if state.draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, Some("shutting down".to_owned()))
+    } else if let Err(e) = store.check_writable() {
+        (StatusCode::SERVICE_UNAVAILABLE, Some(e.to_string()))
+    } else {
+        (StatusCode::OK, None)
+    };
+    let body = json!({
+        "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
+        "reason": reason,
+        "last_seq": store.last_seq(),
+    });
+    (status, Json(body))
+}
+
+pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found("path", format!("no route for {}; see /openapi.json", uri.path()))
+}

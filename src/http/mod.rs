@@ -1,0 +1,84 @@
+//! The HTTP API (DESIGN.md §4): routers, extraction, errors, OpenAPI.
+//!
+//! [`router`] is a plain function of the state so tests can drive it with `oneshot` or bind it to
+//! a real port. Handlers stay thin: parse, authorise, call `ingest` (writes) or the store (reads).
+//! This module does not import sled and does not decide anything about cases.
+
+pub mod error;
+pub mod extract;
+mod health;
+pub mod openapi;
+pub mod reads;
+pub mod writes;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::SinkConfig;
+use crate::ingest::Ingest;
+
+/// Shared state of all handlers. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub ingest: Ingest,
+    pub sinks: Arc<Vec<SinkConfig>>,
+    /// Set on shutdown: writes are refused with 503 while in-flight ones finish.
+    draining: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(ingest: Ingest, sinks: Vec<SinkConfig>) -> Self {
+        AppState { ingest, sinks: Arc::new(sinks), draining: Arc::new(AtomicBool::new(false)) }
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+}
+
+/// Limits applied to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+/// Builds the whole API.
+pub fn router(state: AppState, limits: Limits) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/v1/parcels", post(writes::receive_parcel))
+        .route("/v1/cases", get(reads::list_cases))
+        .route("/v1/cases/{case_id}", get(reads::get_case))
+        .route("/v1/cases/{case_id}/inspections", post(writes::inspect))
+        .route("/v1/cases/{case_id}/dispositions", post(writes::dispose))
+        .route("/v1/cases/{case_id}/flag-clearances", post(writes::clear_flag))
+        .route("/v1/cases/{case_id}/close", post(writes::close))
+        .route("/v1/events", get(reads::list_events))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(openapi::serve))
+        .fallback(health::not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}

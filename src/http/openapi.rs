@@ -1,0 +1,38 @@
+//! The OpenAPI document served at `/openapi.json`, generated from the handlers' annotations so it
+//! cannot drift from the routes.
+
+use axum::Json;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{reads, writes};
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "returns-edge", description = "Edge server for warehouse returns. Writes need a station token and an Idempotency-Key; errors are application/problem+json naming the field."),
+    paths(
+        writes::receive_parcel, writes::inspect, writes::dispose, writes::clear_flag, writes::close,
+        reads::get_case, reads::list_cases, reads::list_events,
+    ),
+    components(schemas(
+        writes::ParcelRequest, writes::LineRequest, writes::InspectionRequest, writes::DispositionRequest,
+        writes::FlagClearanceRequest, writes::CloseRequest, writes::WriteAnswer,
+        reads::CaseView, reads::LineView, reads::FlagView, reads::EventView, reads::DeliveryView,
+        reads::CaseSummary, reads::CasePage, reads::EventPage,
+    )),
+    modifiers(&StationToken),
+)]
+pub struct ApiDoc;
+
+struct StationToken;
+
+impl Modify for StationToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("station_token", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,307 @@
+//! Read routes: one case with its events and delivery status, pages of cases, the event log.
+//! Any valid token may read. Views are built here from store records; stored shapes never leak
+//! into the API by accident.
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::ApiError;
+use super::extract::Authenticated;
+use super::writes::parse_case_id;
+use super::AppState;
+use crate::domain::{Case, CaseId, CaseState};
+use crate::store::EventRecord;
+
+pub const MAX_PAGE: usize = 1_000;
+const DEFAULT_PAGE: usize = 100;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseView {
+    pub case_id: String,
+    /// received, inspected, disposed, closed or flagged.
+    pub state: String,
+    pub label: String,
+    pub rma: Option<String>,
+    pub weight_g: Option<u32>,
+    pub scale: Option<String>,
+    pub flags: Vec<FlagView>,
+    pub lines: Vec<LineView>,
+    pub events: Vec<EventView>,
+    /// One entry per event per sink that wants it.
+    pub delivery: Vec<DeliveryView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineView {
+    pub line: u16,
+    pub sku: Option<String>,
+    pub barcode: Option<String>,
+    pub serial: Option<String>,
+    pub received: u32,
+    pub inspected: u32,
+    pub disposed: u32,
+    #[schema(value_type = Vec<Object>)]
+    pub inspections: serde_json::Value,
+    #[schema(value_type = Vec<Object>)]
+    pub dispositions: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlagView {
+    pub flag: String,
+    pub open: bool,
+    pub raised_by: String,
+    pub cleared_by: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    pub seq: u64,
+    pub event_id: String,
+    pub case_id: String,
+    /// parcel_received, item_inspected, item_disposed, flag_cleared or case_closed.
+    pub kind: String,
+    pub station: String,
+    pub token: String,
+    pub recorded_at_ms: u64,
+    /// The event's fields; their shape depends on `kind`.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub sink: String,
+    pub seq: u64,
+    pub event_id: String,
+    /// pending, delivered or dead_lettered.
+    pub state: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseSummary {
+    pub case_id: String,
+    pub state: String,
+    pub label: String,
+    pub rma: Option<String>,
+    pub lines: usize,
+    pub units: u32,
+    pub open_flags: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CasePage {
+    pub cases: Vec<CaseSummary>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    pub events: Vec<EventView>,
+    /// Pass as `after` for the next page (the last sequence number returned, or `after` itself).
+    pub next_after: u64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CaseQuery {
+    /// Only cases in this state.
+    pub state: Option<String>,
+    /// 1 to 1000, default 100.
+    pub limit: Option<usize>,
+    /// A case id from a previous page's `next_after`.
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventQuery {
+    /// Sequence number to start after (default 0: from the beginning).
+    pub after: Option<u64>,
+    /// 1 to 1000, default 100.
+    pub limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/v1/cases/{case_id}", tag = "reads", params(("case_id" = String, Path)),
+    responses((status = 200, body = CaseView), (status = 404, description = "no such case")),
+    security(("station_token" = [])))]
+pub async fn get_case(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    _auth: Authenticated,
+) -> Result<Json<CaseView>, ApiError> {
+    let id = parse_case_id(&raw)?;
+    let store = state.ingest.store().clone();
+    let sinks: Vec<String> = state.sinks.iter().map(|s| s.name.as_str().to_owned()).collect();
+    let view = tokio::task::spawn_blocking(move || -> Result<Option<CaseView>, ApiError> {
+        let Some(case) = store.case(id)? else { return Ok(None) };
+        let events = store.case_events(id)?;
+        let mut delivery = Vec::new();
+        for event in &events {
+            for sink in &sinks {
+                if let Some(entry) = store.outbox_entry(sink, event.seq)? {
+                    delivery.push(DeliveryView {
+                        sink: sink.clone(),
+                        seq: entry.seq,
+                        event_id: entry.event_id.to_string(),
+                        state: enum_text(&entry.state),
+                        attempts: entry.attempts,
+                        last_error: entry.last_error,
+                    });
+                }
+            }
+        }
+        Ok(Some(case_view(&case, events.iter().map(event_view).collect(), delivery)))
+    })
+    .await
+    .map_err(|_| ApiError::internal())??;
+    view.map(Json).ok_or_else(|| ApiError::not_found("case_id", format!("case {id} does not exist")))
+}
+
+#[utoipa::path(get, path = "/v1/cases", tag = "reads", params(CaseQuery),
+    responses((status = 200, body = CasePage)), security(("station_token" = [])))]
+pub async fn list_cases(
+    State(state): State<AppState>,
+    _auth: Authenticated,
+    query: Result<Query<CaseQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<CasePage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let limit = page_limit(query.limit)?;
+    let wanted: Option<CaseState> = query
+        .state
+        .as_deref()
+        .map(|s| {
+            serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+                ApiError::invalid("state", "expected one of received, inspected, disposed, closed, flagged")
+            })
+        })
+        .transpose()?;
+    let after: Option<CaseId> = query
+        .after
+        .as_deref()
+        .map(|s| CaseId::parse(s).map_err(|e| ApiError::invalid("after", format!("expected a case id: {e}"))))
+        .transpose()?;
+    let store = state.ingest.store().clone();
+    let cases = tokio::task::spawn_blocking(move || {
+        store.cases(after, limit + 1, |case| wanted.is_none_or(|w| case.state() == w))
+    })
+    .await
+    .map_err(|_| ApiError::internal())??;
+    let more = cases.len() > limit;
+    let cases: Vec<CaseSummary> = cases.iter().take(limit).map(case_summary).collect();
+    let next_after = if more { cases.last().map(|c| c.case_id.clone()) } else { None };
+    Ok(Json(CasePage { cases, next_after }))
+}
+
+#[utoipa::path(get, path = "/v1/events", tag = "reads", params(EventQuery),
+    responses((status = 200, body = EventPage)), security(("station_token" = [])))]
+pub async fn list_events(
+    State(state): State<AppState>,
+    _auth: Authenticated,
+    query: Result<Query<EventQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<EventPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let limit = page_limit(query.limit)?;
+    let after = query.after.unwrap_or(0);
+    let store = state.ingest.store().clone();
+    let events = tokio::task::spawn_blocking(move || store.events(after, limit))
+        .await
+        .map_err(|_| ApiError::internal())??;
+    let next_after = events.last().map_or(after, |e| e.seq);
+    Ok(Json(EventPage { events: events.iter().map(event_view).collect(), next_after }))
+}
+
+fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::invalid("limit", format!("expected 1 to {MAX_PAGE}, found {n}"))),
+    }
+}
+
+/// Renders a serde enum value as its JSON string (`"pending"`), without quoting rules of our own.
+fn enum_text<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+pub fn event_view(record: &EventRecord) -> EventView {
+    // Events serialise externally tagged: `{"item_inspected": {...}}`, or `"case_closed"` for a
+    // variant without fields. Split that into `kind` and `data`.
+    let (kind, data) = match serde_json::to_value(&record.event) {
+        Ok(serde_json::Value::Object(map)) if map.len() == 1 => {
+            let (kind, data) = map.into_iter().next().expect("map has one entry");
+            (kind, data)
+        }
+        Ok(serde_json::Value::String(kind)) => (kind, serde_json::Value::Object(Default::default())),
+        _ => (record.event.kind().as_str().to_owned(), serde_json::Value::Null),
+    };
+    EventView {
+        seq: record.seq,
+        event_id: record.id.to_string(),
+        case_id: record.case_id.to_string(),
+        kind,
+        station: record.station.to_string(),
+        token: record.token.to_string(),
+        recorded_at_ms: record.recorded_at_ms,
+        data,
+    }
+}
+
+fn case_view(case: &Case, events: Vec<EventView>, delivery: Vec<DeliveryView>) -> CaseView {
+    CaseView {
+        case_id: case.id.to_string(),
+        state: case.state().to_string(),
+        label: case.label.to_string(),
+        rma: case.rma.as_ref().map(ToString::to_string),
+        weight_g: case.weight.map(|w| w.get()),
+        scale: case.scale.as_ref().map(ToString::to_string),
+        flags: case
+            .flags
+            .iter()
+            .map(|f| FlagView {
+                flag: enum_text(&f.flag),
+                open: f.cleared_by.is_none(),
+                raised_by: f.raised_by.to_string(),
+                cleared_by: f.cleared_by.map(|e| e.to_string()),
+            })
+            .collect(),
+        lines: case
+            .lines
+            .iter()
+            .map(|l| LineView {
+                line: l.number.get(),
+                sku: l.sku.as_ref().map(ToString::to_string),
+                barcode: l.barcode.as_ref().map(ToString::to_string),
+                serial: l.serial.as_ref().map(ToString::to_string),
+                received: l.received,
+                inspected: l.inspected(),
+                disposed: l.disposed(),
+                inspections: serde_json::to_value(&l.inspections).unwrap_or_default(),
+                dispositions: serde_json::to_value(&l.dispositions).unwrap_or_default(),
+            })
+            .collect(),
+        events,
+        delivery,
+    }
+}
+
+fn case_summary(case: &Case) -> CaseSummary {
+    CaseSummary {
+        case_id: case.id.to_string(),
+        state: case.state().to_string(),
+        label: case.label.to_string(),
+        rma: case.rma.as_ref().map(ToString::to_string),
+        lines: case.lines.len(),
+        units: case.lines.iter().map(|l| l.received).sum(),
+        open_flags: case.open_flags().iter().map(enum_text).collect(),
+    }
+}

@@ -1,0 +1,179 @@
+//! The one write path. HTTP handlers (and, later, device-triggered receipts) build a [`Write`];
+//! this module lets the domain decide, commits the event with its projection, idempotency record
+//! and outbox entries in one store transaction, and returns only once that is durable.
+//!
+//! It owns the answer a station gets for a write, because that exact answer is what an
+//! Idempotency-Key replay must return.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::config::SinkConfig;
+use crate::domain::{self, Actor, Case, CaseError, CaseEvent, CaseId, CaseState, Command, EventId, Flag, Policy, RmaRef, SiteId};
+use crate::store::{self, Commit, EventRecord, IdempotentRequest, RecordError, Recorded, Store, StoreError};
+use crate::tokens::Caller;
+
+/// Largest number of events one case may collect. A case's projection is stored as one value;
+/// the cap keeps it far below sled's blob threshold and a runaway client from growing it forever.
+pub const MAX_EVENTS_PER_CASE: u32 = 1_000;
+
+/// Everything needed to run one write command.
+#[derive(Debug, Clone)]
+pub struct Write {
+    pub caller: Caller,
+    pub idempotency_key: String,
+    /// Hex SHA-256 of method, path and canonical body.
+    pub fingerprint: String,
+    /// `None` opens a new case (receipts); otherwise the case the command is for.
+    pub case: Option<CaseId>,
+    pub command: Command,
+}
+
+/// The answer for an accepted write, durable on disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    pub status: u16,
+    /// JSON body.
+    pub body: String,
+    /// True when this is the stored answer of an earlier request with the same key.
+    pub replayed: bool,
+}
+
+/// Why a write was not accepted. Nothing was stored in any of these cases.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The case named in the path does not exist (HTTP 404).
+    #[error("case {0} does not exist")]
+    UnknownCase(CaseId),
+    /// The domain refused the command (409, 403 or 422 depending on the rule).
+    #[error(transparent)]
+    Refused(CaseError),
+    /// The case reached [`MAX_EVENTS_PER_CASE`] (HTTP 409).
+    #[error("case {0} already has {MAX_EVENTS_PER_CASE} events; open a new case")]
+    CaseFull(CaseId),
+    /// The Idempotency-Key was used before for a different request (HTTP 422).
+    #[error("the Idempotency-Key was already used for a different request; use a new key for a new request")]
+    KeyReused,
+    /// The store failed (HTTP 503 when it cannot sync, 500 otherwise).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The write path, shared by all handlers. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    store: Store,
+    site: SiteId,
+    policy: Policy,
+    sinks: Vec<SinkConfig>,
+}
+
+#[derive(Serialize)]
+struct WriteAnswer<'a> {
+    case_id: CaseId,
+    event_id: EventId,
+    seq: u64,
+    state: CaseState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rma: Option<&'a RmaRef>,
+    flags: Vec<Flag>,
+}
+
+impl Ingest {
+    pub fn new(store: Store, site: SiteId, policy: Policy, sinks: Vec<SinkConfig>) -> Self {
+        Ingest { store, site, policy, sinks }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs the write and waits until it is durable.
+    pub async fn execute(&self, write: Write) -> Result<Accepted, IngestError> {
+        let this = self.clone();
+        let accepted = tokio::task::spawn_blocking(move || this.commit(&write))
+            .await
+            .map_err(|e| IngestError::Store(StoreError::Sync(store::SyncError::Failed(e.to_string()))))??;
+        // Replays wait too: the first request may still be waiting for its own sync.
+        self.store.durable().await?;
+        Ok(accepted)
+    }
+
+    /// Blocking form of [`Ingest::execute`], for threads that are not async.
+    pub fn execute_blocking(&self, write: &Write) -> Result<Accepted, IngestError> {
+        let accepted = self.commit(write)?;
+        self.store.durable_blocking()?;
+        Ok(accepted)
+    }
+
+    /// Commits the write in memory (one transaction) without waiting for the disk.
+    fn commit(&self, write: &Write) -> Result<Accepted, IngestError> {
+        let request = IdempotentRequest {
+            station: &write.caller.station,
+            key: &write.idempotency_key,
+            fingerprint: &write.fingerprint,
+        };
+        let actor = Actor { role: write.caller.role };
+        let recorded = self.store.record(&request, write.case, |current, seq| {
+            self.decide(write, &actor, current, seq)
+        });
+        match recorded {
+            Ok(Recorded::Appended { status, body, .. }) => Ok(Accepted { status, body, replayed: false }),
+            Ok(Recorded::Replayed { status, body, .. }) => Ok(Accepted { status, body, replayed: true }),
+            Err(RecordError::KeyReused) => Err(IngestError::KeyReused),
+            Err(RecordError::Refused(e)) => Err(e),
+            Err(RecordError::Store(e)) => Err(IngestError::Store(e)),
+        }
+    }
+
+    fn decide(&self, write: &Write, actor: &Actor, current: Option<Case>, seq: u64) -> Result<Commit, IngestError> {
+        let case_id = match (write.case, &current) {
+            (Some(id), None) => return Err(IngestError::UnknownCase(id)),
+            (Some(id), Some(case)) if case.events >= MAX_EVENTS_PER_CASE => {
+                return Err(IngestError::CaseFull(id))
+            }
+            (Some(id), Some(_)) => id,
+            (None, _) => CaseId::generate(),
+        };
+        let event = domain::decide(current.as_ref(), &write.command, actor, &self.policy)
+            .map_err(IngestError::Refused)?;
+        let event_id = EventId::generate();
+        let case = domain::apply(current, case_id, event_id, &event);
+        let answer = WriteAnswer {
+            case_id,
+            event_id,
+            seq,
+            state: case.state(),
+            rma: match &event {
+                CaseEvent::ParcelReceived { .. } => case.rma.as_ref(),
+                _ => None,
+            },
+            flags: case.open_flags(),
+        };
+        let body = serde_json::to_string(&answer).expect("answers serialise to JSON infallibly");
+        let kind = event.kind();
+        let sinks = self
+            .sinks
+            .iter()
+            .filter(|sink| sink.kind.wants(kind))
+            .map(|sink| sink.name.as_str().to_owned())
+            .collect();
+        let record = EventRecord {
+            seq,
+            id: event_id,
+            case_id,
+            site: self.site.clone(),
+            station: write.caller.station.clone(),
+            token: write.caller.token.clone(),
+            recorded_at_ms: now_ms(),
+            event,
+        };
+        Ok(Commit { event: record, case, status: 201, body, sinks })
+    }
+}
+
+/// Wall-clock time in Unix milliseconds (0 if the clock is before 1970).
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}

@@ -1,0 +1,184 @@
+//! The `returns-edge` command line (DESIGN.md §5): serve, check-config, token management.
+//! Parses arguments, loads configuration, and hands over to `app` or the store; owns no logic.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use returns_edge::config::{Config, FlagOverrides, LogFormat};
+use returns_edge::domain::{Role, StationId, TokenId};
+use returns_edge::store::{Store, StoreOptions};
+use returns_edge::{app, ingest, tokens};
+
+#[derive(Debug, Parser)]
+#[command(name = "returns-edge", version, about = "Edge server for warehouse returns")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the server (embedded defaults when no --config is given).
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on; overrides server.listen.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Check a configuration file; exits non-zero naming the bad key and line.
+    CheckConfig {
+        /// The file to check.
+        file: PathBuf,
+    },
+    /// Manage station tokens (stop the server first: the store is opened directly).
+    Token {
+        #[command(subcommand)]
+        command: TokenCmd,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct Common {
+    /// Configuration file (TOML).
+    #[arg(long, env = "RETURNS_EDGE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory; overrides store.data_dir.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCmd {
+    /// Create a token; prints it once, as the last line of stdout.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        /// The station the token acts for.
+        #[arg(long)]
+        station: String,
+        /// receiver, inspector, supervisor or admin.
+        #[arg(long)]
+        role: String,
+    },
+    /// List tokens (ids, stations, roles; never secrets).
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        #[command(flatten)]
+        common: Common,
+        /// Token id (the part after `re1_`, as `token list` shows it).
+        id: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Cmd::Serve { common, listen } => {
+            let config = load(&common, listen)?;
+            init_logging(&config);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let app = app::App::build(&config).await?;
+                tracing::info!(
+                    listen = %app.local_addr(),
+                    data_dir = %config.store.data_dir.display(),
+                    site = %config.site,
+                    sinks = config.sinks.len(),
+                    "returns-edge serving."
+                );
+                app.run(app::shutdown_signal()).await
+            })
+        }
+        Cmd::CheckConfig { file } => {
+            let config = Config::load(Some(&file), std::env::vars(), &FlagOverrides::default())?;
+            println!(
+                "{}: ok (site {}, listen {}, data_dir {}, {} sink(s))",
+                file.display(),
+                config.site,
+                config.server.listen,
+                config.store.data_dir.display(),
+                config.sinks.len()
+            );
+            Ok(())
+        }
+        Cmd::Token { command } => token(command),
+    }
+}
+
+fn token(command: TokenCmd) -> anyhow::Result<()> {
+    match command {
+        TokenCmd::Create { common, station, role } => {
+            let station = StationId::parse(&station).map_err(|e| anyhow::anyhow!("--station: expected {e}"))?;
+            let role = Role::parse(&role).map_err(|e| anyhow::anyhow!("--role: expected {e}"))?;
+            let store = open_offline(&common)?;
+            let new = tokens::create(&store, station, role, ingest::now_ms())?;
+            store.close()?;
+            eprintln!(
+                "Created token {} for station {} with role {}. It is shown once; store it now:",
+                new.record.id,
+                new.record.station,
+                new.record.role.as_str()
+            );
+            println!("{}", new.token);
+        }
+        TokenCmd::List { common } => {
+            let store = open_offline(&common)?;
+            println!("{:<14} {:<24} {:<11} {:<15} revoked_at_ms", "id", "station", "role", "created_at_ms");
+            for t in store.tokens()? {
+                let revoked = t.revoked_at_ms.map_or("-".to_owned(), |ms| ms.to_string());
+                println!("{:<14} {:<24} {:<11} {:<15} {}", t.id, t.station, t.role.as_str(), t.created_at_ms, revoked);
+            }
+        }
+        TokenCmd::Revoke { common, id } => {
+            let id = TokenId::parse(&id).map_err(|e| anyhow::anyhow!("token id: expected {e}"))?;
+            let store = open_offline(&common)?;
+            if !store.revoke_token(&id, ingest::now_ms())? {
+                anyhow::bail!("no token with id {id}; `returns-edge token list` shows them");
+            }
+            store.close()?;
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
+}
+
+fn load(common: &Common, listen: Option<std::net::SocketAddr>) -> anyhow::Result<Config> {
+    let flags = FlagOverrides { listen, data_dir: common.data_dir.clone() };
+    Ok(Config::load(common.config.as_deref(), std::env::vars(), &flags)?)
+}
+
+/// Opens the store for an offline tool, without recording a site (the server does that).
+fn open_offline(common: &Common) -> anyhow::Result<Store> {
+    let config = load(common, None)?;
+    let options = StoreOptions { cache_capacity_bytes: 16 << 20, site: None };
+    Store::open(&config.store.data_dir, &options)
+        .with_context(|| format!("opening the store in {}", config.store.data_dir.display()))
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}

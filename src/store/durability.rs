@@ -1,0 +1,221 @@
+//! Group commit: turning "sled has the write in memory" into "the write survives power loss",
+//! shared by every writer that is waiting at the same moment.
+//!
+//! sled 0.34.7's `flush()` writes its buffers and calls `sync_file_range`, which neither flushes
+//! the device's volatile cache nor persists the file's size: a power cut can still lose a flushed
+//! write. So after each flush we `fdatasync` the log file (`<dir>/db`) through a handle of our own,
+//! and any blob file sled wrote for a large value (`<dir>/blobs/<lsn>`) plus that directory.
+//!
+//! One flusher thread owns the syncing. A writer that finished its transaction enqueues a waiter
+//! and blocks (or awaits) until a sync that *started after* its enqueue completes. The flusher
+//! takes every waiter queued so far, syncs once, and answers them all: under load the number of
+//! fsyncs follows the disk's speed, not the request rate. A failed sync poisons the store: after
+//! an fsync error the kernel may have dropped the dirty pages, so no later success can be trusted.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+
+use tokio::sync::oneshot;
+
+/// Counters of the flusher, for tests, metrics and the benchmark.
+#[derive(Debug, Default)]
+pub struct SyncStats {
+    /// Completed group commits (each is one sled flush plus one `fdatasync` of the log).
+    pub syncs: AtomicU64,
+    /// Waiters answered by those group commits.
+    pub waiters: AtomicU64,
+}
+
+/// Why a write could not be made durable.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SyncError {
+    /// The flush or fdatasync failed (disk full, I/O error). The store refuses writes from now on.
+    #[error("could not make the write durable: {0}")]
+    Failed(String),
+    /// An earlier sync failed; writes are refused until the process restarts and recovers.
+    #[error("the store is read-only after an earlier write failure ({0}); restart the server after fixing the disk")]
+    Poisoned(String),
+    /// The flusher thread is gone (the store is shutting down).
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+type Waiter = oneshot::Sender<Result<(), SyncError>>;
+
+/// Handle to the flusher thread. Dropping the last handle stops the thread.
+#[derive(Debug)]
+pub struct GroupCommit {
+    queue: Mutex<Option<mpsc::Sender<Waiter>>>,
+    stats: Arc<SyncStats>,
+    poisoned: Arc<PoisonFlag>,
+    thread: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+#[derive(Debug, Default)]
+struct PoisonFlag {
+    set: AtomicBool,
+    reason: Mutex<String>,
+}
+
+impl PoisonFlag {
+    fn check(&self) -> Result<(), SyncError> {
+        if self.set.load(Ordering::Acquire) {
+            let reason = self.reason.lock().map(|r| r.clone()).unwrap_or_default();
+            return Err(SyncError::Poisoned(reason));
+        }
+        Ok(())
+    }
+
+    fn set(&self, reason: &str) {
+        if let Ok(mut r) = self.reason.lock() {
+            *r = reason.to_owned();
+        }
+        self.set.store(true, Ordering::Release);
+    }
+}
+
+impl GroupCommit {
+    /// Starts the flusher for a sled database stored in `dir`.
+    pub fn start(db: sled::Db, dir: &Path) -> std::io::Result<GroupCommit> {
+        let log = File::open(dir.join("db"))?;
+        // The directory entry of the log file must itself be durable once.
+        File::open(dir)?.sync_all()?;
+        let (tx, rx) = mpsc::channel::<Waiter>();
+        let stats = Arc::new(SyncStats::default());
+        let poisoned = Arc::new(PoisonFlag::default());
+        let mut flusher = Flusher {
+            db,
+            log,
+            blobs: dir.join("blobs"),
+            synced_blobs: HashSet::new(),
+            stats: stats.clone(),
+            poisoned: poisoned.clone(),
+        };
+        let thread = thread::Builder::new()
+            .name("store-flusher".into())
+            .spawn(move || flusher.run(rx))?;
+        Ok(GroupCommit {
+            queue: Mutex::new(Some(tx)),
+            stats,
+            poisoned,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Waits until everything written before this call is durable.
+    pub async fn durable(&self) -> Result<(), SyncError> {
+        self.enqueue()?.await.map_err(|_| SyncError::Closed)?
+    }
+
+    /// Blocking form of [`durable`](Self::durable), for CLI tools and blocking threads.
+    pub fn durable_blocking(&self) -> Result<(), SyncError> {
+        self.enqueue()?.blocking_recv().map_err(|_| SyncError::Closed)?
+    }
+
+    /// Fails fast when an earlier sync failed, so writers do not even start.
+    pub fn check_writable(&self) -> Result<(), SyncError> {
+        self.poisoned.check()
+    }
+
+    pub fn stats(&self) -> &SyncStats {
+        &self.stats
+    }
+
+    /// Stops the flusher after it has answered every queued waiter.
+    pub fn shutdown(&self) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.take();
+        }
+        if let Some(handle) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = handle.join();
+        }
+    }
+
+    fn enqueue(&self) -> Result<oneshot::Receiver<Result<(), SyncError>>, SyncError> {
+        self.poisoned.check()?;
+        let (tx, rx) = oneshot::channel();
+        let queue = self.queue.lock().map_err(|_| SyncError::Closed)?;
+        queue.as_ref().ok_or(SyncError::Closed)?.send(tx).map_err(|_| SyncError::Closed)?;
+        Ok(rx)
+    }
+}
+
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+struct Flusher {
+    db: sled::Db,
+    log: File,
+    blobs: PathBuf,
+    synced_blobs: HashSet<std::ffi::OsString>,
+    stats: Arc<SyncStats>,
+    poisoned: Arc<PoisonFlag>,
+}
+
+impl Flusher {
+    fn run(&mut self, queue: mpsc::Receiver<Waiter>) {
+        while let Ok(first) = queue.recv() {
+            // Everyone queued up to now was enqueued after their transaction committed in memory,
+            // so one flush that starts now covers them all.
+            let mut batch = vec![first];
+            batch.extend(queue.try_iter());
+            let result = self.poisoned.check().and_then(|()| {
+                self.sync().map_err(|e| {
+                    let reason = e.to_string();
+                    tracing::error!(error = %reason, "Store sync failed; refusing writes until restart.");
+                    self.poisoned.set(&reason);
+                    SyncError::Failed(reason)
+                })
+            });
+            self.stats.syncs.fetch_add(1, Ordering::Relaxed);
+            self.stats.waiters.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            for waiter in batch {
+                // A waiter whose request was cancelled has dropped its receiver; nothing to do.
+                let _ = waiter.send(result.clone());
+            }
+        }
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.db.flush().map_err(std::io::Error::other)?;
+        self.log.sync_data()?;
+        self.sync_new_blobs()
+    }
+
+    /// Values above sled's blob threshold (segment size / 4) live in their own files; we keep
+    /// values far below it, but if one ever lands there it must be as durable as the log.
+    fn sync_new_blobs(&mut self) -> std::io::Result<()> {
+        let entries = match std::fs::read_dir(&self.blobs) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut new_files = false;
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            if self.synced_blobs.contains(&name) {
+                continue;
+            }
+            match File::open(entry.path()) {
+                Ok(file) => file.sync_data()?,
+                // sled removes blobs it no longer needs; a vanished file needs no sync.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+            self.synced_blobs.insert(name);
+            new_files = true;
+        }
+        if new_files {
+            File::open(&self.blobs)?.sync_all()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,125 @@
+//! The records the store keeps, one type per tree, each with its layout version.
+//!
+//! These are storage shapes, not API shapes: the HTTP layer renders its own views. Adding an
+//! optional field (`#[serde(default)]`) is compatible in both directions; anything else bumps the
+//! record's `VERSION` and teaches `encoding::decode` callers to read the old layout.
+
+use serde::{Deserialize, Serialize};
+
+use super::encoding::Versioned;
+use crate::domain::{Case, CaseEvent, CaseId, EventId, Role, SiteId, StationId, TokenId};
+
+/// One recorded event: the fact the domain decided plus who, where and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub seq: u64,
+    pub id: EventId,
+    pub case_id: CaseId,
+    pub site: SiteId,
+    pub station: StationId,
+    /// The station token that authorised the write (audit).
+    pub token: TokenId,
+    pub recorded_at_ms: u64,
+    pub event: CaseEvent,
+}
+
+impl Versioned for EventRecord {
+    const VERSION: u16 = 1;
+    const NAME: &'static str = "event";
+}
+
+impl Versioned for Case {
+    const VERSION: u16 = 1;
+    const NAME: &'static str = "case";
+}
+
+/// The first answer given for an Idempotency-Key, replayed verbatim for a retried request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    /// SHA-256 (hex) of method, path and canonical JSON body; another body under the same key is
+    /// refused.
+    pub fingerprint: String,
+    pub status: u16,
+    /// The JSON body of the first answer.
+    pub body: String,
+    pub seq: u64,
+    pub created_at_ms: u64,
+}
+
+impl Versioned for IdempotencyRecord {
+    const VERSION: u16 = 1;
+    const NAME: &'static str = "idempotency";
+}
+
+/// Delivery state of one event for one sink. Written in the same transaction as the event; the
+/// delivery engine updates it durably before each remote call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub seq: u64,
+    pub event_id: EventId,
+    pub case_id: CaseId,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    /// Unix ms before which no attempt is made (0: at once).
+    pub next_attempt_at_ms: u64,
+    pub last_error: Option<String>,
+    /// For sinks whose delivery is several remote calls: the last step known to be done.
+    pub step: u32,
+}
+
+impl OutboxEntry {
+    pub fn new(seq: u64, event_id: EventId, case_id: CaseId) -> Self {
+        OutboxEntry {
+            seq,
+            event_id,
+            case_id,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_attempt_at_ms: 0,
+            last_error: None,
+            step: 0,
+        }
+    }
+}
+
+impl Versioned for OutboxEntry {
+    const VERSION: u16 = 1;
+    const NAME: &'static str = "outbox entry";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    DeadLettered,
+}
+
+/// A station token. Only the SHA-256 of the secret is kept; the secret is shown once at creation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub id: TokenId,
+    pub station: StationId,
+    pub role: Role,
+    /// SHA-256 of the secret part, hex.
+    pub secret_sha256: String,
+    pub created_at_ms: u64,
+    pub revoked_at_ms: Option<u64>,
+}
+
+impl Versioned for TokenRecord {
+    const VERSION: u16 = 1;
+    const NAME: &'static str = "token";
+}
+
+/// Values of the `meta` tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MetaRecord {
+    SchemaVersion(u32),
+    Site(SiteId),
+}
+
+impl Versioned for MetaRecord {
+    const VERSION: u16 = 1;
+    const NAME: &'static str = "meta";
+}
