@@ -29,7 +29,10 @@ pub struct App {
 impl App {
     /// Opens the store and binds the listener (port 0 picks a free port).
     pub async fn build(config: &Config) -> anyhow::Result<App> {
-        let store = open_store(config)?;
+        let store = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || open_store(&config)).await.context("store open task failed")??
+        };
         let ingest = Ingest::new(store.clone(), config.site.clone(), config.policy.policy(), config.sinks.clone());
         let state = AppState::new(ingest, config.sinks.clone());
         let listener = TcpListener::bind(config.server.listen)

@@ -44,7 +44,22 @@ pub enum SyncError {
     Closed,
 }
 
-type Waiter = oneshot::Sender<Result<(), SyncError>>;
+/// Someone waiting for the next sync: an async task or a blocked thread. A blocked thread must
+/// not use tokio's `blocking_recv`, which panics when the thread happens to be a runtime's.
+enum Waiter {
+    Task(oneshot::Sender<Result<(), SyncError>>),
+    Thread(mpsc::SyncSender<Result<(), SyncError>>),
+}
+
+impl Waiter {
+    fn answer(self, result: Result<(), SyncError>) {
+        // A waiter whose request was cancelled has dropped its receiver; nothing to do.
+        let _ = match self {
+            Waiter::Task(tx) => tx.send(result).map_err(drop),
+            Waiter::Thread(tx) => tx.send(result).map_err(drop),
+        };
+    }
+}
 
 /// Handle to the flusher thread. Dropping the last handle stops the thread.
 #[derive(Debug)]
@@ -108,12 +123,16 @@ impl GroupCommit {
 
     /// Waits until everything written before this call is durable.
     pub async fn durable(&self) -> Result<(), SyncError> {
-        self.enqueue()?.await.map_err(|_| SyncError::Closed)?
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(Waiter::Task(tx))?;
+        rx.await.map_err(|_| SyncError::Closed)?
     }
 
     /// Blocking form of [`durable`](Self::durable), for CLI tools and blocking threads.
     pub fn durable_blocking(&self) -> Result<(), SyncError> {
-        self.enqueue()?.blocking_recv().map_err(|_| SyncError::Closed)?
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.enqueue(Waiter::Thread(tx))?;
+        rx.recv().map_err(|_| SyncError::Closed)?
     }
 
     /// Fails fast when an earlier sync failed, so writers do not even start.
@@ -135,12 +154,10 @@ impl GroupCommit {
         }
     }
 
-    fn enqueue(&self) -> Result<oneshot::Receiver<Result<(), SyncError>>, SyncError> {
+    fn enqueue(&self, waiter: Waiter) -> Result<(), SyncError> {
         self.poisoned.check()?;
-        let (tx, rx) = oneshot::channel();
         let queue = self.queue.lock().map_err(|_| SyncError::Closed)?;
-        queue.as_ref().ok_or(SyncError::Closed)?.send(tx).map_err(|_| SyncError::Closed)?;
-        Ok(rx)
+        queue.as_ref().ok_or(SyncError::Closed)?.send(waiter).map_err(|_| SyncError::Closed)
     }
 }
 
@@ -177,8 +194,7 @@ impl Flusher {
             self.stats.syncs.fetch_add(1, Ordering::Relaxed);
             self.stats.waiters.fetch_add(batch.len() as u64, Ordering::Relaxed);
             for waiter in batch {
-                // A waiter whose request was cancelled has dropped its receiver; nothing to do.
-                let _ = waiter.send(result.clone());
+                waiter.answer(result.clone());
             }
         }
     }

@@ -385,6 +385,15 @@ impl Store {
         Ok(out)
     }
 
+    /// The stored first answer for a station's Idempotency-Key, if any.
+    pub fn idempotency_record(&self, station: &StationId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.inner
+            .idempotency
+            .get(keys::idempotency(station, key))?
+            .map(|bytes| decode(&bytes).map_err(|source| StoreError::Decode { tree: "idempotency", source }))
+            .transpose()
+    }
+
     /// Stores a new token and makes it durable.
     pub fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
         self.inner.tokens.insert(token.id.as_str().as_bytes(), encode(token))?;
