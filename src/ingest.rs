@@ -92,18 +92,27 @@ impl Ingest {
     /// Runs the write and waits until it is durable.
     pub async fn execute(&self, write: Write) -> Result<Accepted, IngestError> {
         let this = self.clone();
-        let accepted = tokio::task::spawn_blocking(move || this.commit(&write))
-            .await
-            .map_err(|e| IngestError::Store(StoreError::Sync(store::SyncError::Failed(e.to_string()))))??;
-        // Replays wait too: the first request may still be waiting for its own sync.
-        self.store.durable().await?;
+        let (accepted, ticket) = tokio::task::spawn_blocking(move || {
+            let in_flight = this.store.begin_write();
+            let accepted = this.commit(&write)?;
+            // Replays queue too: the first request may still be waiting for its own sync.
+            let ticket = this.store.task_ticket()?;
+            drop(in_flight);
+            Ok::<_, IngestError>((accepted, ticket))
+        })
+        .await
+        .map_err(|e| IngestError::Store(StoreError::Sync(store::SyncError::Failed(e.to_string()))))??;
+        ticket.wait().await.map_err(StoreError::from)?;
         Ok(accepted)
     }
 
     /// Blocking form of [`Ingest::execute`], for threads that are not async.
     pub fn execute_blocking(&self, write: &Write) -> Result<Accepted, IngestError> {
+        let in_flight = self.store.begin_write();
         let accepted = self.commit(write)?;
-        self.store.durable_blocking()?;
+        let ticket = self.store.thread_ticket()?;
+        drop(in_flight);
+        ticket.wait().map_err(StoreError::from)?;
         Ok(accepted)
     }
 

@@ -199,7 +199,8 @@ impl Case {
     /// A case without lines (only possible from a malformed stream) is
     /// Received rather than vacuously Disposed, so it cannot be closed.
     pub fn state(&self) -> CaseState {
-        let every_line = |done: fn(&Line) -> bool| !self.lines.is_empty() && self.lines.iter().all(done);
+        let every_line =
+            |done: fn(&Line) -> bool| !self.lines.is_empty() && self.lines.iter().all(done);
         if self.closed {
             CaseState::Closed
         } else if self.has_open_flags() {
@@ -625,9 +626,7 @@ impl CaseError {
             CaseError::NothingToInspect { .. }
             | CaseError::NothingToDispose { .. }
             | CaseError::UnknownLine { .. } => Some("line"),
-            CaseError::QuantityExceeds { .. } | CaseError::CorrectionQuantity { .. } => {
-                Some("qty")
-            }
+            CaseError::QuantityExceeds { .. } | CaseError::CorrectionQuantity { .. } => Some("qty"),
             CaseError::FlagNotOpen { .. } => Some("flag"),
             CaseError::UnknownInspection { .. } => Some("corrects"),
             CaseError::TooManyLines { .. } => Some("lines"),
@@ -818,7 +817,8 @@ fn inspection_flags(
     conditions: &[Condition],
     serial: Option<&Serial>,
 ) -> Vec<Flag> {
-    let serial_differs = matches!((serial, &line.serial), (Some(seen), Some(expected)) if seen != expected);
+    let serial_differs =
+        matches!((serial, &line.serial), (Some(seen), Some(expected)) if seen != expected);
     let candidates = [
         (conditions.contains(&Condition::WrongItem), Flag::WrongItem),
         (conditions.contains(&Condition::EmptyBox), Flag::EmptyBox),
@@ -937,7 +937,8 @@ pub fn apply(case: Option<Case>, id: CaseId, event_id: EventId, event: &CaseEven
             let mut case = Case {
                 id,
                 // Invariant: UNRECEIVED_LABEL is a valid barcode (unit-tested).
-                label: Barcode::parse(UNRECEIVED_LABEL).expect("UNRECEIVED_LABEL is a valid barcode"),
+                label: Barcode::parse(UNRECEIVED_LABEL)
+                    .expect("UNRECEIVED_LABEL is a valid barcode"),
                 rma: None,
                 weight: None,
                 scale: None,
@@ -956,7 +957,11 @@ pub fn apply(case: Option<Case>, id: CaseId, event_id: EventId, event: &CaseEven
 
 fn receipt_lines(lines: &[NewLine]) -> Vec<Line> {
     let unidentified = [unidentified_line()];
-    let lines = if lines.is_empty() { &unidentified[..] } else { lines };
+    let lines = if lines.is_empty() {
+        &unidentified[..]
+    } else {
+        lines
+    };
     // Zipping with the valid line numbers drops lines past LineNo::MAX
     // instead of failing, which only a corrupt stream could have.
     (LineNo::MIN..=LineNo::MAX)

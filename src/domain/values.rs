@@ -352,8 +352,7 @@ macro_rules! number_value {
 fn printable_ascii(s: &str, max: usize, allow_gs: bool) -> bool {
     !s.is_empty()
         && s.len() <= max
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| (0x20..=0x7E).contains(&b) || (allow_gs && b == 0x1D))
         && !s.starts_with(' ')
         && !s.ends_with(' ')
@@ -496,7 +495,13 @@ mod tests {
 
     #[test]
     fn short_text_values_refuse_just_outside_the_limits() {
-        for bad in [String::new(), "Z".repeat(65), " a".into(), "a ".into(), "a\u{1d}".into()] {
+        for bad in [
+            String::new(),
+            "Z".repeat(65),
+            " a".into(),
+            "a ".into(),
+            "a\u{1d}".into(),
+        ] {
             refused_with(Sku::parse(&bad), Sku::EXPECTED);
             refused_with(Serial::parse(&bad), Serial::EXPECTED);
             refused_with(RmaRef::parse(&bad), RmaRef::EXPECTED);

@@ -139,10 +139,12 @@ pub fn parse_body<T: DeserializeOwned>(method: &Method, path: &str, bytes: &[u8]
     let value = serde_path_to_error::deserialize::<_, T>(&raw).map_err(|e| {
         let inner = e.inner().to_string();
         let path = e.path().to_string();
-        let named = (inner.starts_with("unknown field") || inner.starts_with("missing field"))
-            .then(|| field_in_message(&inner));
-        let field = match (path.as_str(), named) {
+        // serde_path_to_error's path already ends at an unknown field, but stops at the parent
+        // of a missing one, which only the message names.
+        let missing = inner.starts_with("missing field").then(|| field_in_message(&inner));
+        let field = match (path.as_str(), missing) {
             ("." | "", Some(name)) => name,
+            ("." | "", None) if inner.starts_with("unknown field") => field_in_message(&inner),
             ("." | "", None) => "body".to_owned(),
             (parent, Some(name)) => format!("{parent}.{name}"),
             (at, None) => at.to_owned(),

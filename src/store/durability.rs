@@ -9,17 +9,25 @@
 //! One flusher thread owns the syncing. A writer that finished its transaction enqueues a waiter
 //! and blocks (or awaits) until a sync that *started after* its enqueue completes. The flusher
 //! takes every waiter queued so far, syncs once, and answers them all: under load the number of
-//! fsyncs follows the disk's speed, not the request rate. A failed sync poisons the store: after
+//! fsyncs follows the disk's speed, not the request rate. Writers announce themselves before they
+//! take the writer lock ([`GroupCommit::begin_write`]); while some are still committing, the
+//! flusher waits for them a little (at most [`MAX_GATHER`]) so that a burst of concurrent writes
+//! shares one sync instead of trickling into many. An idle store syncs at once. A failed sync poisons the store: after
 //! an fsync error the kernel may have dropped the dirty pages, so no later success can be trusted.
 
 use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
+
+/// Longest a sync waits for writers that are still committing. Bounds the latency that sharing
+/// adds; with a burst in flight, waiting is still far cheaper than one fsync per writer.
+pub const MAX_GATHER: Duration = Duration::from_millis(2);
 
 /// Counters of the flusher, for tests, metrics and the benchmark.
 #[derive(Debug, Default)]
@@ -67,7 +75,39 @@ pub struct GroupCommit {
     queue: Mutex<Option<mpsc::Sender<Waiter>>>,
     stats: Arc<SyncStats>,
     poisoned: Arc<PoisonFlag>,
+    in_flight: Arc<AtomicUsize>,
     thread: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+/// A writer between starting its command and queueing for the sync. Drop it right after
+/// queueing (never while waiting for the sync: the flusher would wait for it in vain).
+#[derive(Debug)]
+pub struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A place in the queue of an async writer.
+#[derive(Debug)]
+pub struct TaskTicket(oneshot::Receiver<Result<(), SyncError>>);
+
+impl TaskTicket {
+    pub async fn wait(self) -> Result<(), SyncError> {
+        self.0.await.map_err(|_| SyncError::Closed)?
+    }
+}
+
+/// A place in the queue of a blocking writer.
+#[derive(Debug)]
+pub struct ThreadTicket(mpsc::Receiver<Result<(), SyncError>>);
+
+impl ThreadTicket {
+    pub fn wait(self) -> Result<(), SyncError> {
+        self.0.recv().map_err(|_| SyncError::Closed)?
+    }
 }
 
 #[derive(Debug, Default)]
@@ -102,7 +142,9 @@ impl GroupCommit {
         let (tx, rx) = mpsc::channel::<Waiter>();
         let stats = Arc::new(SyncStats::default());
         let poisoned = Arc::new(PoisonFlag::default());
+        let in_flight = Arc::new(AtomicUsize::new(0));
         let mut flusher = Flusher {
+            in_flight: in_flight.clone(),
             db,
             log,
             blobs: dir.join("blobs"),
@@ -117,22 +159,39 @@ impl GroupCommit {
             queue: Mutex::new(Some(tx)),
             stats,
             poisoned,
+            in_flight,
             thread: Mutex::new(Some(thread)),
         })
     }
 
-    /// Waits until everything written before this call is durable.
-    pub async fn durable(&self) -> Result<(), SyncError> {
+    /// Announces a writer that will queue for a sync soon.
+    pub fn begin_write(&self) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.in_flight.clone())
+    }
+
+    /// Queues an async waiter for the next sync.
+    pub fn task_ticket(&self) -> Result<TaskTicket, SyncError> {
         let (tx, rx) = oneshot::channel();
         self.enqueue(Waiter::Task(tx))?;
-        rx.await.map_err(|_| SyncError::Closed)?
+        Ok(TaskTicket(rx))
+    }
+
+    /// Queues a blocking waiter for the next sync.
+    pub fn thread_ticket(&self) -> Result<ThreadTicket, SyncError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.enqueue(Waiter::Thread(tx))?;
+        Ok(ThreadTicket(rx))
+    }
+
+    /// Waits until everything written before this call is durable.
+    pub async fn durable(&self) -> Result<(), SyncError> {
+        self.task_ticket()?.wait().await
     }
 
     /// Blocking form of [`durable`](Self::durable), for CLI tools and blocking threads.
     pub fn durable_blocking(&self) -> Result<(), SyncError> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.enqueue(Waiter::Thread(tx))?;
-        rx.recv().map_err(|_| SyncError::Closed)?
+        self.thread_ticket()?.wait()
     }
 
     /// Fails fast when an earlier sync failed, so writers do not even start.
@@ -174,6 +233,7 @@ struct Flusher {
     synced_blobs: HashSet<std::ffi::OsString>,
     stats: Arc<SyncStats>,
     poisoned: Arc<PoisonFlag>,
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Flusher {
@@ -182,6 +242,14 @@ impl Flusher {
             // Everyone queued up to now was enqueued after their transaction committed in memory,
             // so one flush that starts now covers them all.
             let mut batch = vec![first];
+            let started = Instant::now();
+            loop {
+                batch.extend(queue.try_iter());
+                if self.in_flight.load(Ordering::Acquire) == 0 || started.elapsed() >= MAX_GATHER {
+                    break;
+                }
+                thread::sleep(Duration::from_micros(20));
+            }
             batch.extend(queue.try_iter());
             let result = self.poisoned.check().and_then(|()| {
                 self.sync().map_err(|e| {

@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-pub use durability::{SyncError, SyncStats};
+pub use durability::{InFlight, SyncError, SyncStats, TaskTicket, ThreadTicket};
 pub use encoding::DecodeError;
 pub use records::{DeliveryState, EventRecord, IdempotencyRecord, OutboxEntry, TokenRecord};
 
@@ -275,6 +275,21 @@ impl Store {
     /// Waits until every write committed before this call survives power loss.
     pub async fn durable(&self) -> Result<(), StoreError> {
         Ok(self.inner.commit.durable().await?)
+    }
+
+    /// Announces a writer; hold the guard until its sync ticket is taken (see `durability.rs`).
+    pub fn begin_write(&self) -> InFlight {
+        self.inner.commit.begin_write()
+    }
+
+    /// Queues for the next sync without waiting yet (async waiters).
+    pub fn task_ticket(&self) -> Result<TaskTicket, StoreError> {
+        Ok(self.inner.commit.task_ticket()?)
+    }
+
+    /// Queues for the next sync without waiting yet (blocking waiters).
+    pub fn thread_ticket(&self) -> Result<ThreadTicket, StoreError> {
+        Ok(self.inner.commit.thread_ticket()?)
     }
 
     /// Blocking form of [`Store::durable`].
