@@ -149,7 +149,11 @@ pub fn parse_body<T: DeserializeOwned>(method: &Method, path: &str, bytes: &[u8]
             (parent, Some(name)) => format!("{parent}.{name}"),
             (at, None) => at.to_owned(),
         };
-        ApiError::invalid(field.clone(), format!("field `{field}`: {inner}"))
+        // Our value types report a bare expectation ("a barcode of …"); serde's own messages
+        // ("invalid type: …, expected …", "unknown field …") already read as sentences.
+        let plain = inner.contains("expected") || inner.contains("field `");
+        let detail = if plain { inner } else { format!("expected {inner}") };
+        ApiError::invalid(field.clone(), format!("field `{field}`: {detail}"))
     })?;
     let mut hasher = Sha256::new();
     hasher.update(method.as_str().as_bytes());
