@@ -31,9 +31,16 @@ impl App {
     pub async fn build(config: &Config) -> anyhow::Result<App> {
         let store = {
             let config = config.clone();
-            tokio::task::spawn_blocking(move || open_store(&config)).await.context("store open task failed")??
+            tokio::task::spawn_blocking(move || open_store(&config))
+                .await
+                .context("store open task failed")??
         };
-        let ingest = Ingest::new(store.clone(), config.site.clone(), config.policy.policy(), config.sinks.clone());
+        let ingest = Ingest::new(
+            store.clone(),
+            config.site.clone(),
+            config.policy.policy(),
+            config.sinks.clone(),
+        );
         let state = AppState::new(ingest, config.sinks.clone());
         let listener = TcpListener::bind(config.server.listen)
             .await
@@ -42,7 +49,12 @@ impl App {
             max_body_bytes: config.server.max_body_bytes as usize,
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
         };
-        Ok(App { listener, state, store, limits })
+        Ok(App {
+            listener,
+            state,
+            store,
+            limits,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -55,7 +67,12 @@ impl App {
 
     /// Serves until `shutdown` completes, then drains and flushes.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let App { listener, state, store, limits } = self;
+        let App {
+            listener,
+            state,
+            store,
+            limits,
+        } = self;
         let router = http::router(state.clone(), limits);
         let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
         let draining = state.clone();
@@ -79,7 +96,9 @@ impl App {
             }
         }
         let closing = store.clone();
-        tokio::task::spawn_blocking(move || closing.close()).await.context("store close task failed")??;
+        tokio::task::spawn_blocking(move || closing.close())
+            .await
+            .context("store close task failed")??;
         tracing::info!("Store flushed; bye.");
         Ok(())
     }

@@ -66,7 +66,10 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { data_dir: PathBuf::from("./data"), cache_capacity_mb: 32 }
+        StoreConfig {
+            data_dir: PathBuf::from("./data"),
+            cache_capacity_mb: 32,
+        }
     }
 }
 
@@ -79,7 +82,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: LogFormat::Human, level: "info".into() }
+        LogConfig {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
     }
 }
 
@@ -98,13 +104,17 @@ pub struct PolicyConfig {
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        PolicyConfig { supervisor_dispositions: Policy::default().supervisor_dispositions }
+        PolicyConfig {
+            supervisor_dispositions: Policy::default().supervisor_dispositions,
+        }
     }
 }
 
 impl PolicyConfig {
     pub fn policy(&self) -> Policy {
-        Policy { supervisor_dispositions: self.supervisor_dispositions.clone() }
+        Policy {
+            supervisor_dispositions: self.supervisor_dispositions.clone(),
+        }
     }
 }
 
@@ -148,19 +158,28 @@ impl Config {
         let (origin, text) = match file {
             Some(path) => (
                 path.display().to_string(),
-                std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?,
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?,
             ),
             None => ("embedded defaults".to_owned(), DEFAULT_TOML.to_owned()),
         };
         // Parse the file alone first so that its errors carry its own line numbers.
-        toml::from_str::<Config>(&text)
-            .map_err(|e| ConfigError::Parse { origin: origin.clone(), message: e.to_string() })?;
-        let mut table: toml::Table = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { origin: origin.clone(), message: e.to_string() })?;
+        toml::from_str::<Config>(&text).map_err(|e| ConfigError::Parse {
+            origin: origin.clone(),
+            message: e.to_string(),
+        })?;
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            origin: origin.clone(),
+            message: e.to_string(),
+        })?;
         let applied = apply_env(&mut table, env)?;
         let mut config: Config = if applied.is_empty() {
-            toml::from_str(&text).map_err(|e| ConfigError::Parse { origin, message: e.to_string() })?
+            toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                origin,
+                message: e.to_string(),
+            })?
         } else {
             Config::deserialize(table).map_err(|e| ConfigError::Env {
                 var: applied.join(", "),
@@ -226,8 +245,7 @@ fn apply_env(
 ) -> Result<Vec<String>, ConfigError> {
     let known = Config::env_vars();
     let mut applied = Vec::new();
-    let mut env: Vec<(String, String)> =
-        env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+    let mut env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
     env.sort();
     for (var, raw) in env {
         let Some(path) = known.get(&var) else {
@@ -249,9 +267,14 @@ fn apply_env(
         let (leaf, parents) = path.split_last().expect("env paths have at least one key");
         let mut cursor = &mut *table;
         for key in parents {
-            let entry = cursor.entry(key.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry = cursor
+                .entry(key.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             let toml::Value::Table(next) = entry else {
-                return Err(ConfigError::Env { var, message: format!("`{key}` is not a table in the file") });
+                return Err(ConfigError::Env {
+                    var,
+                    message: format!("`{key}` is not a table in the file"),
+                });
             };
             cursor = next;
         }
@@ -266,7 +289,9 @@ fn in_range<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(d: D) -> 
     if (MIN..=MAX).contains(&value) {
         Ok(value)
     } else {
-        Err(serde::de::Error::custom(format!("expected an integer from {MIN} to {MAX}, found {value}")))
+        Err(serde::de::Error::custom(format!(
+            "expected an integer from {MIN} to {MAX}, found {value}"
+        )))
     }
 }
 
@@ -328,7 +353,10 @@ mod tests {
             ("RETURNS_EDGE_STORE_DATA_DIR".to_owned(), "/var/lib/x".to_owned()),
             ("PATH".to_owned(), "/bin".to_owned()),
         ];
-        let flags = FlagOverrides { data_dir: Some("/flag".into()), ..Default::default() };
+        let flags = FlagOverrides {
+            data_dir: Some("/flag".into()),
+            ..Default::default()
+        };
         let config = Config::load(None, env, &flags).unwrap();
         assert_eq!(config.server.listen, "0.0.0.0:9000".parse().unwrap());
         assert_eq!(config.store.cache_capacity_mb, 16);
@@ -339,7 +367,10 @@ mod tests {
     fn a_bad_or_unknown_environment_variable_is_named() {
         let env = vec![("RETURNS_EDGE_STORE_CACHE_CAPACITY_MB".to_owned(), "lots".to_owned())];
         let err = Config::load(None, env, &FlagOverrides::default()).unwrap_err();
-        assert!(err.to_string().contains("RETURNS_EDGE_STORE_CACHE_CAPACITY_MB"), "{err}");
+        assert!(
+            err.to_string().contains("RETURNS_EDGE_STORE_CACHE_CAPACITY_MB"),
+            "{err}"
+        );
         let env = vec![("RETURNS_EDGE_SERVER_LISTN".to_owned(), "x".to_owned())];
         let err = Config::load(None, env, &FlagOverrides::default()).unwrap_err();
         assert!(err.to_string().contains("RETURNS_EDGE_SERVER_LISTN"), "{err}");

@@ -10,7 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::config::SinkConfig;
-use crate::domain::{self, Actor, Case, CaseError, CaseEvent, CaseId, CaseState, Command, EventId, Flag, Policy, RmaRef, SiteId};
+use crate::domain::{
+    self, Actor, Case, CaseError, CaseEvent, CaseId, CaseState, Command, EventId, Flag, Policy, RmaRef, SiteId,
+};
 use crate::store::{self, Commit, EventRecord, IdempotentRequest, RecordError, Recorded, Store, StoreError};
 use crate::tokens::Caller;
 
@@ -82,7 +84,12 @@ struct WriteAnswer<'a> {
 
 impl Ingest {
     pub fn new(store: Store, site: SiteId, policy: Policy, sinks: Vec<SinkConfig>) -> Self {
-        Ingest { store, site, policy, sinks }
+        Ingest {
+            store,
+            site,
+            policy,
+            sinks,
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -123,13 +130,23 @@ impl Ingest {
             key: &write.idempotency_key,
             fingerprint: &write.fingerprint,
         };
-        let actor = Actor { role: write.caller.role };
+        let actor = Actor {
+            role: write.caller.role,
+        };
         let recorded = self.store.record(&request, write.case, |current, seq| {
             self.decide(write, &actor, current, seq)
         });
         match recorded {
-            Ok(Recorded::Appended { status, body, .. }) => Ok(Accepted { status, body, replayed: false }),
-            Ok(Recorded::Replayed { status, body, .. }) => Ok(Accepted { status, body, replayed: true }),
+            Ok(Recorded::Appended { status, body, .. }) => Ok(Accepted {
+                status,
+                body,
+                replayed: false,
+            }),
+            Ok(Recorded::Replayed { status, body, .. }) => Ok(Accepted {
+                status,
+                body,
+                replayed: true,
+            }),
             Err(RecordError::KeyReused) => Err(IngestError::KeyReused),
             Err(RecordError::Refused(e)) => Err(e),
             Err(RecordError::Store(e)) => Err(IngestError::Store(e)),
@@ -139,14 +156,12 @@ impl Ingest {
     fn decide(&self, write: &Write, actor: &Actor, current: Option<Case>, seq: u64) -> Result<Commit, IngestError> {
         let case_id = match (write.case, &current) {
             (Some(id), None) => return Err(IngestError::UnknownCase(id)),
-            (Some(id), Some(case)) if case.events >= MAX_EVENTS_PER_CASE => {
-                return Err(IngestError::CaseFull(id))
-            }
+            (Some(id), Some(case)) if case.events >= MAX_EVENTS_PER_CASE => return Err(IngestError::CaseFull(id)),
             (Some(id), Some(_)) => id,
             (None, _) => CaseId::generate(),
         };
-        let event = domain::decide(current.as_ref(), &write.command, actor, &self.policy)
-            .map_err(IngestError::Refused)?;
+        let event =
+            domain::decide(current.as_ref(), &write.command, actor, &self.policy).map_err(IngestError::Refused)?;
         let event_id = EventId::generate();
         let case = domain::apply(current, case_id, event_id, &event);
         let answer = WriteAnswer {
@@ -178,11 +193,20 @@ impl Ingest {
             recorded_at_ms: now_ms(),
             event,
         };
-        Ok(Commit { event: record, case, status: 201, body, sinks })
+        Ok(Commit {
+            event: record,
+            case,
+            status: 201,
+            body,
+            sinks,
+        })
     }
 }
 
 /// Wall-clock time in Unix milliseconds (0 if the clock is before 1970).
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

@@ -141,10 +141,20 @@ fn token(command: TokenCmd) -> anyhow::Result<()> {
         }
         TokenCmd::List { common } => {
             let store = open_offline(&common)?;
-            println!("{:<14} {:<24} {:<11} {:<15} revoked_at_ms", "id", "station", "role", "created_at_ms");
+            println!(
+                "{:<14} {:<24} {:<11} {:<15} revoked_at_ms",
+                "id", "station", "role", "created_at_ms"
+            );
             for t in store.tokens()? {
                 let revoked = t.revoked_at_ms.map_or("-".to_owned(), |ms| ms.to_string());
-                println!("{:<14} {:<24} {:<11} {:<15} {}", t.id, t.station, t.role.as_str(), t.created_at_ms, revoked);
+                println!(
+                    "{:<14} {:<24} {:<11} {:<15} {}",
+                    t.id,
+                    t.station,
+                    t.role.as_str(),
+                    t.created_at_ms,
+                    revoked
+                );
             }
         }
         TokenCmd::Revoke { common, id } => {
@@ -161,14 +171,20 @@ fn token(command: TokenCmd) -> anyhow::Result<()> {
 }
 
 fn load(common: &Common, listen: Option<std::net::SocketAddr>) -> anyhow::Result<Config> {
-    let flags = FlagOverrides { listen, data_dir: common.data_dir.clone() };
+    let flags = FlagOverrides {
+        listen,
+        data_dir: common.data_dir.clone(),
+    };
     Ok(Config::load(common.config.as_deref(), std::env::vars(), &flags)?)
 }
 
 /// Opens the store for an offline tool, without recording a site (the server does that).
 fn open_offline(common: &Common) -> anyhow::Result<Store> {
     let config = load(common, None)?;
-    let options = StoreOptions { cache_capacity_bytes: 16 << 20, site: None };
+    let options = StoreOptions {
+        cache_capacity_bytes: 16 << 20,
+        site: None,
+    };
     Store::open(&config.store.data_dir, &options)
         .with_context(|| format!("opening the store in {}", config.store.data_dir.display()))
 }
@@ -176,7 +192,11 @@ fn open_offline(common: &Common) -> anyhow::Result<Store> {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),

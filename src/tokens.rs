@@ -63,7 +63,10 @@ pub fn create(store: &Store, station: StationId, role: Role, now_ms: u64) -> Res
         revoked_at_ms: None,
     };
     store.insert_token(&record)?;
-    Ok(NewToken { token: format!("{PREFIX}{id}_{secret}"), record })
+    Ok(NewToken {
+        token: format!("{PREFIX}{id}_{secret}"),
+        record,
+    })
 }
 
 /// Verifies a bearer token against the store.
@@ -78,7 +81,11 @@ pub fn verify(store: &Store, bearer: &str) -> Result<Caller, TokenError> {
     if record.revoked_at_ms.is_some() {
         return Err(TokenError::Revoked);
     }
-    Ok(Caller { token: record.id, station: record.station, role: record.role })
+    Ok(Caller {
+        token: record.id,
+        station: record.station,
+        role: record.role,
+    })
 }
 
 fn split(bearer: &str) -> Option<(TokenId, &str)> {
@@ -99,7 +106,10 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions { cache_capacity_bytes: 8 << 20, site: Some(SiteId::parse("t").unwrap()) };
+        let options = StoreOptions {
+            cache_capacity_bytes: 8 << 20,
+            site: Some(SiteId::parse("t").unwrap()),
+        };
         let store = Store::open(dir.path(), &options).unwrap();
         (dir, store)
     }

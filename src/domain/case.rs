@@ -14,9 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::grading::{Condition, Disposition, Grade};
 use super::ids::{CaseId, EventId};
 use super::role::Role;
-use super::values::{
-    keyword_enum, Barcode, Grams, LineNo, Notes, Qty, RmaRef, ScaleId, Serial, Sku,
-};
+use super::values::{keyword_enum, Barcode, Grams, LineNo, Notes, Qty, RmaRef, ScaleId, Serial, Sku};
 
 /// Most lines one parcel may be received with. Below `LineNo::MAX` so
 /// line numbers never run out.
@@ -169,9 +167,7 @@ impl Line {
 
     /// Units disposed.
     pub fn disposed(&self) -> u32 {
-        self.dispositions
-            .iter()
-            .fold(0, |sum, r| sum.saturating_add(r.qty))
+        self.dispositions.iter().fold(0, |sum, r| sum.saturating_add(r.qty))
     }
 
     /// Units received but not inspected.
@@ -199,8 +195,7 @@ impl Case {
     /// A case without lines (only possible from a malformed stream) is
     /// Received rather than vacuously Disposed, so it cannot be closed.
     pub fn state(&self) -> CaseState {
-        let every_line =
-            |done: fn(&Line) -> bool| !self.lines.is_empty() && self.lines.iter().all(done);
+        let every_line = |done: fn(&Line) -> bool| !self.lines.is_empty() && self.lines.iter().all(done);
         if self.closed {
             CaseState::Closed
         } else if self.has_open_flags() {
@@ -225,9 +220,7 @@ impl Case {
 
     /// Whether `flag` is currently open.
     pub fn is_flag_open(&self, flag: Flag) -> bool {
-        self.flags
-            .iter()
-            .any(|r| r.flag == flag && r.cleared_by.is_none())
+        self.flags.iter().any(|r| r.flag == flag && r.cleared_by.is_none())
     }
 
     fn has_open_flags(&self) -> bool {
@@ -435,11 +428,7 @@ impl Default for Policy {
     /// Scrap, liquidate and donate: the ones that write stock off.
     fn default() -> Self {
         Self {
-            supervisor_dispositions: vec![
-                Disposition::Scrap,
-                Disposition::Liquidate,
-                Disposition::Donate,
-            ],
+            supervisor_dispositions: vec![Disposition::Scrap, Disposition::Liquidate, Disposition::Donate],
         }
     }
 }
@@ -467,11 +456,9 @@ impl fmt::Display for SupervisorReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SupervisorReason::Correction => f.write_str("correcting an inspection"),
-            SupervisorReason::OpenFlags(flags) => write!(
-                f,
-                "disposing while the case has open flags: {}",
-                FlagList(flags)
-            ),
+            SupervisorReason::OpenFlags(flags) => {
+                write!(f, "disposing while the case has open flags: {}", FlagList(flags))
+            }
             SupervisorReason::Disposition(d) => write!(f, "the disposition {d}"),
         }
     }
@@ -538,9 +525,7 @@ pub enum CaseError {
         state: CaseState,
     },
     /// Inspect or dispose of more units than are available. HTTP 409.
-    #[error(
-        "line {line} has only {available} unit(s) available, {requested} requested (case state: {state})"
-    )]
+    #[error("line {line} has only {available} unit(s) available, {requested} requested (case state: {state})")]
     QuantityExceeds {
         /// The line.
         line: LineNo,
@@ -623,9 +608,9 @@ impl CaseError {
     /// The request field at fault, if one is (for the HTTP error body).
     pub fn field(&self) -> Option<&'static str> {
         match self {
-            CaseError::NothingToInspect { .. }
-            | CaseError::NothingToDispose { .. }
-            | CaseError::UnknownLine { .. } => Some("line"),
+            CaseError::NothingToInspect { .. } | CaseError::NothingToDispose { .. } | CaseError::UnknownLine { .. } => {
+                Some("line")
+            }
             CaseError::QuantityExceeds { .. } | CaseError::CorrectionQuantity { .. } => Some("qty"),
             CaseError::FlagNotOpen { .. } => Some("flag"),
             CaseError::UnknownInspection { .. } => Some("corrects"),
@@ -666,12 +651,7 @@ impl CaseError {
 
 /// Decides `command` against the current case (`None` if it does not exist
 /// yet) into the one event that records it, or refuses it.
-pub fn decide(
-    case: Option<&Case>,
-    command: &Command,
-    actor: &Actor,
-    policy: &Policy,
-) -> Result<CaseEvent, CaseError> {
+pub fn decide(case: Option<&Case>, command: &Command, actor: &Actor, policy: &Policy) -> Result<CaseEvent, CaseError> {
     // Role first: an actor who may not issue the command learns nothing
     // about whether the case exists or what state it is in.
     let required = command.required_role();
@@ -684,9 +664,7 @@ pub fn decide(
     match command {
         Command::Receive(receive) => match case {
             None => decide_receive(receive),
-            Some(case) => Err(CaseError::AlreadyExists {
-                state: case.state(),
-            }),
+            Some(case) => Err(CaseError::AlreadyExists { state: case.state() }),
         },
         Command::Inspect(inspect) => decide_inspect(open_case(case)?, inspect, actor),
         Command::Dispose(dispose) => decide_dispose(open_case(case)?, dispose, actor, policy),
@@ -811,14 +789,8 @@ fn decide_inspect(case: &Case, cmd: &Inspect, actor: &Actor) -> Result<CaseEvent
 
 /// Flags an inspection raises, leaving out ones already open so the stream
 /// does not claim to raise what was already raised.
-fn inspection_flags(
-    case: &Case,
-    line: &Line,
-    conditions: &[Condition],
-    serial: Option<&Serial>,
-) -> Vec<Flag> {
-    let serial_differs =
-        matches!((serial, &line.serial), (Some(seen), Some(expected)) if seen != expected);
+fn inspection_flags(case: &Case, line: &Line, conditions: &[Condition], serial: Option<&Serial>) -> Vec<Flag> {
+    let serial_differs = matches!((serial, &line.serial), (Some(seen), Some(expected)) if seen != expected);
     let candidates = [
         (conditions.contains(&Condition::WrongItem), Flag::WrongItem),
         (conditions.contains(&Condition::EmptyBox), Flag::EmptyBox),
@@ -831,12 +803,7 @@ fn inspection_flags(
         .collect()
 }
 
-fn decide_dispose(
-    case: &Case,
-    cmd: &Dispose,
-    actor: &Actor,
-    policy: &Policy,
-) -> Result<CaseEvent, CaseError> {
+fn decide_dispose(case: &Case, cmd: &Dispose, actor: &Actor, policy: &Policy) -> Result<CaseEvent, CaseError> {
     let line = find_line(case, cmd.line)?;
     if !actor.role.includes(Role::Supervisor) {
         let open = case.open_flags();
@@ -937,8 +904,7 @@ pub fn apply(case: Option<Case>, id: CaseId, event_id: EventId, event: &CaseEven
             let mut case = Case {
                 id,
                 // Invariant: UNRECEIVED_LABEL is a valid barcode (unit-tested).
-                label: Barcode::parse(UNRECEIVED_LABEL)
-                    .expect("UNRECEIVED_LABEL is a valid barcode"),
+                label: Barcode::parse(UNRECEIVED_LABEL).expect("UNRECEIVED_LABEL is a valid barcode"),
                 rma: None,
                 weight: None,
                 scale: None,
@@ -957,11 +923,7 @@ pub fn apply(case: Option<Case>, id: CaseId, event_id: EventId, event: &CaseEven
 
 fn receipt_lines(lines: &[NewLine]) -> Vec<Line> {
     let unidentified = [unidentified_line()];
-    let lines = if lines.is_empty() {
-        &unidentified[..]
-    } else {
-        lines
-    };
+    let lines = if lines.is_empty() { &unidentified[..] } else { lines };
     // Zipping with the valid line numbers drops lines past LineNo::MAX
     // instead of failing, which only a corrupt stream could have.
     (LineNo::MIN..=LineNo::MAX)
@@ -1027,11 +989,7 @@ fn fold(case: &mut Case, event_id: EventId, event: &CaseEvent) {
             });
             case.raise(event_id, flags);
         }
-        CaseEvent::ItemDisposed {
-            line,
-            qty,
-            disposition,
-        } => {
+        CaseEvent::ItemDisposed { line, qty, disposition } => {
             let Some(line) = case.line_mut(*line) else {
                 return;
             };

@@ -94,28 +94,19 @@ mod tests {
         assert_eq!(Condition::ALL.len(), 7);
         assert_eq!(Disposition::ALL.len(), 9);
         assert_eq!(Disposition::ReturnToVendor.as_str(), "return_to_vendor");
-        assert_eq!(
-            Condition::parse("WrongItem").unwrap_err().expected,
-            Condition::EXPECTED
-        );
+        assert_eq!(Condition::parse("WrongItem").unwrap_err().expected, Condition::EXPECTED);
     }
 
     #[test]
     fn serde_uses_the_keyword_and_refuses_others_with_the_expectation() {
         assert_eq!(serde_json::to_string(&Grade::B).unwrap(), "\"B\"");
-        assert_eq!(
-            serde_json::to_string(&Disposition::OpenBox).unwrap(),
-            "\"open_box\""
-        );
+        assert_eq!(serde_json::to_string(&Disposition::OpenBox).unwrap(), "\"open_box\"");
         let err = serde_json::from_str::<Grade>("\"E\"").unwrap_err();
         assert!(err.to_string().starts_with(Grade::EXPECTED), "{err}");
         let err = serde_json::from_str::<Disposition>("\"burn\"").unwrap_err();
         assert!(err.to_string().starts_with(Disposition::EXPECTED), "{err}");
 
         let bytes = rmp_serde::to_vec_named(&Condition::EmptyBox).unwrap();
-        assert_eq!(
-            rmp_serde::from_slice::<Condition>(&bytes).unwrap(),
-            Condition::EmptyBox
-        );
+        assert_eq!(rmp_serde::from_slice::<Condition>(&bytes).unwrap(), Condition::EmptyBox);
     }
 }

@@ -190,17 +190,8 @@ mod tests {
             assert!(StationId::parse(ok).is_ok(), "{ok}");
             assert!(SiteId::parse(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            String::new(),
-            "a".repeat(65),
-            "a b".into(),
-            "a/b".into(),
-            "é".into(),
-        ] {
-            assert_eq!(
-                StationId::parse(&bad).unwrap_err().expected,
-                StationId::EXPECTED
-            );
+        for bad in [String::new(), "a".repeat(65), "a b".into(), "a/b".into(), "é".into()] {
+            assert_eq!(StationId::parse(&bad).unwrap_err().expected, StationId::EXPECTED);
             assert_eq!(SiteId::parse(&bad).unwrap_err().expected, SiteId::EXPECTED);
         }
     }
@@ -210,10 +201,7 @@ mod tests {
         assert!(TokenId::parse("a").is_ok());
         assert!(TokenId::parse(&"z9".repeat(16)).is_ok());
         for bad in [String::new(), "a".repeat(33), "A".into(), "a-b".into()] {
-            assert_eq!(
-                TokenId::parse(&bad).unwrap_err().expected,
-                TokenId::EXPECTED
-            );
+            assert_eq!(TokenId::parse(&bad).unwrap_err().expected, TokenId::EXPECTED);
         }
         let err = serde_json::from_str::<TokenId>("\"ABC\"").unwrap_err();
         assert!(err.to_string().starts_with(TokenId::EXPECTED), "{err}");

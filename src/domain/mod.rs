@@ -12,16 +12,14 @@ pub mod role;
 pub mod values;
 
 pub use case::{
-    apply, decide, Actor, Case, CaseError, CaseEvent, CaseState, ClearFlag, Command, Dispose,
-    DispositionRecord, EventKind, Flag, FlagRecord, Inspect, InspectionRecord, Line, NewLine,
-    Policy, ReceiveParcel, SupervisorReason, MAX_LINES,
+    apply, decide, Actor, Case, CaseError, CaseEvent, CaseState, ClearFlag, Command, Dispose, DispositionRecord,
+    EventKind, Flag, FlagRecord, Inspect, InspectionRecord, Line, NewLine, Policy, ReceiveParcel, SupervisorReason,
+    MAX_LINES,
 };
 pub use grading::{Condition, Disposition, Grade};
 pub use ids::{CaseId, EventId, SiteId, StationId, TokenId};
 pub use role::Role;
-pub use values::{
-    Barcode, Grams, InvalidValue, LineNo, Notes, Qty, RmaRef, ScaleId, Serial, Sku, NOTES_MAX_CHARS,
-};
+pub use values::{Barcode, Grams, InvalidValue, LineNo, Notes, Qty, RmaRef, ScaleId, Serial, Sku, NOTES_MAX_CHARS};
 
 #[cfg(test)]
 mod model_tests;

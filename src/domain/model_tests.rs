@@ -97,23 +97,16 @@ fn step_strategy() -> impl Strategy<Value = Step> {
         serial_strategy(),
         corrects,
     )
-        .prop_map(
-            |(line, qty, grade, conditions, serial, corrects)| Step::Inspect {
-                line,
-                qty,
-                grade,
-                conditions,
-                serial,
-                corrects,
-            },
-        );
-    let dispose = (line_strategy(), qty_strategy(), select(Disposition::ALL)).prop_map(
-        |(line, qty, disposition)| Step::Dispose {
+        .prop_map(|(line, qty, grade, conditions, serial, corrects)| Step::Inspect {
             line,
             qty,
-            disposition,
-        },
-    );
+            grade,
+            conditions,
+            serial,
+            corrects,
+        });
+    let dispose = (line_strategy(), qty_strategy(), select(Disposition::ALL))
+        .prop_map(|(line, qty, disposition)| Step::Dispose { line, qty, disposition });
     // Only these three are ever raised by decide; the rest exercise refusals.
     let flag = prop_oneof![
         3 => select(&[Flag::WrongItem, Flag::EmptyBox, Flag::SerialMismatch][..]),
@@ -327,15 +320,9 @@ impl Model {
                     supersedes,
                 })
             }
-            Step::Dispose {
-                line,
-                qty,
-                disposition,
-            } => {
+            Step::Dispose { line, qty, disposition } => {
                 let i = line_index(*line)?;
-                if role < Role::Supervisor
-                    && (!self.open.is_empty() || restricted.contains(disposition))
-                {
+                if role < Role::Supervisor && (!self.open.is_empty() || restricted.contains(disposition)) {
                     return Err("NeedsSupervisor");
                 }
                 let l = &self.lines[i];
@@ -510,20 +497,14 @@ fn check_against_model(case: Option<&Case>, model: &Model) -> Result<(), TestCas
         .filter(|r| r.superseded_by.is_none())
         .map(|r| r.event)
         .collect();
-    let mut expected_active: Vec<EventId> = model
-        .inspections
-        .iter()
-        .filter(|r| r.active)
-        .map(|r| r.event)
-        .collect();
+    let mut expected_active: Vec<EventId> = model.inspections.iter().filter(|r| r.active).map(|r| r.event).collect();
     let mut active_sorted = active;
     active_sorted.sort();
     expected_active.sort();
     prop_assert_eq!(active_sorted, expected_active);
 
     let bytes = rmp_serde::to_vec_named(case).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let back: Case =
-        rmp_serde::from_slice(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let back: Case = rmp_serde::from_slice(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(&back, case);
     Ok(())
 }
@@ -621,8 +602,7 @@ fn arbitrary_event() -> impl Strategy<Value = CaseEvent> {
     let line = (1u16..=6).prop_map(|n| LineNo::new(n).unwrap());
     let qty = prop_oneof![0u32..=8, Just(u32::MAX), any::<u32>()];
     let flags = prop::collection::vec(select(Flag::ALL), 0..=3);
-    let event_ref =
-        prop::option::of((1u128..=40).prop_map(|n| EventId::from_uuid(Uuid::from_u128(n))));
+    let event_ref = prop::option::of((1u128..=40).prop_map(|n| EventId::from_uuid(Uuid::from_u128(n))));
     prop_oneof![
         1 => (
             prop::collection::vec((1u32..=5).prop_map(|n| NewLine {

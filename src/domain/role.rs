@@ -48,10 +48,7 @@ mod tests {
             Role::parse("Admin").unwrap_err().expected,
             r#"one of "receiver", "inspector", "supervisor", "admin""#
         );
-        assert_eq!(
-            serde_json::to_string(&Role::Receiver).unwrap(),
-            "\"receiver\""
-        );
+        assert_eq!(serde_json::to_string(&Role::Receiver).unwrap(), "\"receiver\"");
         let err = serde_json::from_str::<Role>("\"root\"").unwrap_err();
         assert!(err.to_string().starts_with(Role::EXPECTED), "{err}");
     }

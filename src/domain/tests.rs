@@ -178,10 +178,7 @@ fn receiving_without_lines_creates_one_unidentified_line_of_one_unit() {
     let line = &h.case().lines[0];
     assert_eq!(line.number, ln(1));
     assert_eq!(line.received, 1);
-    assert_eq!(
-        (&line.sku, &line.barcode, &line.serial),
-        (&None, &None, &None)
-    );
+    assert_eq!((&line.sku, &line.barcode, &line.serial), (&None, &None, &None));
 }
 
 #[test]
@@ -250,13 +247,7 @@ fn each_command_requires_its_role_and_lower_roles_are_forbidden() {
         for &role in Role::ALL.iter().filter(|r| **r < required) {
             let mut h = Harness::with_lines(vec![new_line(1, None)]);
             let err = h.err(role, command.clone());
-            assert_eq!(
-                err,
-                CaseError::Forbidden {
-                    required,
-                    actual: role
-                }
-            );
+            assert_eq!(err, CaseError::Forbidden { required, actual: role });
             assert_eq!(err.field(), None);
         }
     }
@@ -275,10 +266,7 @@ fn inspecting_without_quantity_takes_all_uninspected_units() {
     let mut h = Harness::with_lines(vec![new_line(3, None)]);
     h.ok(Inspector, inspect(1, Some(1)));
     let (id, event) = h.ok(Inspector, inspect(1, None));
-    assert!(
-        matches!(event, CaseEvent::ItemInspected { qty: 2, .. }),
-        "{event:?}"
-    );
+    assert!(matches!(event, CaseEvent::ItemInspected { qty: 2, .. }), "{event:?}");
     let line = h.line(1);
     assert_eq!(line.inspected(), 3);
     assert_eq!(line.uninspected(), 0);
@@ -306,13 +294,7 @@ fn inspecting_every_unit_of_every_line_makes_the_case_inspected() {
 fn inspecting_an_unknown_line_is_refused_with_the_line_count() {
     let mut h = Harness::with_lines(vec![new_line(1, None), new_line(1, None)]);
     let err = h.err(Inspector, inspect(3, None));
-    assert_eq!(
-        err,
-        CaseError::UnknownLine {
-            line: ln(3),
-            lines: 2
-        }
-    );
+    assert_eq!(err, CaseError::UnknownLine { line: ln(3), lines: 2 });
     assert_eq!(err.field(), Some("line"));
     assert!(err.to_string().contains("2 line(s)"), "{err}");
 }
@@ -357,9 +339,7 @@ fn inspecting_more_than_uninspected_is_refused_naming_the_state() {
 fn wrong_item_condition_raises_the_wrong_item_flag() {
     let mut h = Harness::with_lines(vec![new_line(1, None)]);
     let (id, event) = h.ok(Inspector, inspect_with(1, &[Condition::WrongItem], None));
-    assert!(
-        matches!(event, CaseEvent::ItemInspected { ref flags, .. } if flags == &[Flag::WrongItem])
-    );
+    assert!(matches!(event, CaseEvent::ItemInspected { ref flags, .. } if flags == &[Flag::WrongItem]));
     assert_eq!(
         h.case().flags,
         [FlagRecord {
@@ -391,11 +371,7 @@ fn a_serial_differing_from_the_receipt_raises_serial_mismatch() {
 
 #[test]
 fn a_matching_or_one_sided_serial_raises_no_flag() {
-    for (receipt, seen) in [
-        (Some("S1"), Some("S1")),
-        (None, Some("S1")),
-        (Some("S1"), None),
-    ] {
+    for (receipt, seen) in [(Some("S1"), Some("S1")), (None, Some("S1")), (Some("S1"), None)] {
         let mut h = Harness::with_lines(vec![new_line(1, receipt)]);
         h.ok(Inspector, inspect_with(1, &[], seen));
         assert!(h.case().flags.is_empty(), "{receipt:?} vs {seen:?}");
@@ -405,10 +381,7 @@ fn a_matching_or_one_sided_serial_raises_no_flag() {
 #[test]
 fn an_already_open_flag_is_not_raised_again() {
     let mut h = Harness::with_lines(vec![new_line(2, None)]);
-    h.ok(
-        Inspector,
-        inspect_with(1, &[Condition::WrongItem], None).with_qty(1),
-    );
+    h.ok(Inspector, inspect_with(1, &[Condition::WrongItem], None).with_qty(1));
     let (_, event) = h.ok(Inspector, inspect_with(1, &[Condition::WrongItem], None));
     assert!(
         matches!(event, CaseEvent::ItemInspected { ref flags, .. } if flags.is_empty()),
@@ -424,11 +397,7 @@ fn conditions_are_recorded_sorted_without_duplicates() {
         Inspector,
         inspect_with(
             1,
-            &[
-                Condition::Used,
-                Condition::PackagingDamaged,
-                Condition::Used,
-            ],
+            &[Condition::Used, Condition::PackagingDamaged, Condition::Used],
             None,
         ),
     );
@@ -445,14 +414,8 @@ trait WithQty {
 impl WithQty for Command {
     fn with_qty(self, qty: u32) -> Self {
         match self {
-            Command::Inspect(i) => Command::Inspect(Inspect {
-                qty: Some(q(qty)),
-                ..i
-            }),
-            Command::Dispose(d) => Command::Dispose(Dispose {
-                qty: Some(q(qty)),
-                ..d
-            }),
+            Command::Inspect(i) => Command::Inspect(Inspect { qty: Some(q(qty)), ..i }),
+            Command::Dispose(d) => Command::Dispose(Dispose { qty: Some(q(qty)), ..d }),
             other => other,
         }
     }
@@ -465,9 +428,7 @@ fn correcting_an_inspection_supersedes_it_and_keeps_the_quantity() {
     let mut h = Harness::with_lines(vec![new_line(3, None)]);
     let (first, _) = h.ok(Inspector, inspect(1, Some(2)));
     let (fix, event) = h.ok(Supervisor, correct(1, first, None));
-    assert!(
-        matches!(event, CaseEvent::ItemInspected { qty: 2, corrects: Some(c), .. } if c == first)
-    );
+    assert!(matches!(event, CaseEvent::ItemInspected { qty: 2, corrects: Some(c), .. } if c == first));
     let line = h.line(1);
     assert_eq!(line.inspections.len(), 2);
     assert_eq!(line.inspections[0].superseded_by, Some(fix));
@@ -505,10 +466,7 @@ fn correcting_an_inspection_needs_a_supervisor() {
         }
     );
     assert_eq!(err.field(), Some("corrects"));
-    assert_eq!(
-        err.to_string(),
-        "a supervisor is required for correcting an inspection"
-    );
+    assert_eq!(err.to_string(), "a supervisor is required for correcting an inspection");
 }
 
 #[test]
@@ -572,10 +530,7 @@ fn disposing_without_quantity_takes_all_inspected_undisposed_units() {
     h.ok(Inspector, inspect(1, Some(3)));
     h.ok(Inspector, dispose(1, Some(1), Disposition::Restock));
     let (id, event) = h.ok(Inspector, dispose(1, None, Disposition::OpenBox));
-    assert!(
-        matches!(event, CaseEvent::ItemDisposed { qty: 2, .. }),
-        "{event:?}"
-    );
+    assert!(matches!(event, CaseEvent::ItemDisposed { qty: 2, .. }), "{event:?}");
     let line = h.line(1);
     assert_eq!(
         line.dispositions[1],
@@ -586,11 +541,7 @@ fn disposing_without_quantity_takes_all_inspected_undisposed_units() {
         }
     );
     assert_eq!(
-        (
-            line.disposed(),
-            line.awaiting_disposition(),
-            line.uninspected()
-        ),
+        (line.disposed(), line.awaiting_disposition(), line.uninspected()),
         (3, 0, 1)
     );
 }
@@ -631,13 +582,7 @@ fn disposing_with_nothing_awaiting_disposition_is_refused_naming_the_state() {
 fn disposing_an_unknown_line_is_refused() {
     let mut h = Harness::with_lines(vec![new_line(1, None)]);
     let err = h.err(Inspector, dispose(2, None, Disposition::Restock));
-    assert_eq!(
-        err,
-        CaseError::UnknownLine {
-            line: ln(2),
-            lines: 1
-        }
-    );
+    assert_eq!(err, CaseError::UnknownLine { line: ln(2), lines: 1 });
 }
 
 #[test]
@@ -653,11 +598,7 @@ fn disposing_every_unit_makes_the_case_disposed() {
 
 #[test]
 fn restricted_dispositions_need_a_supervisor() {
-    for disposition in [
-        Disposition::Scrap,
-        Disposition::Liquidate,
-        Disposition::Donate,
-    ] {
+    for disposition in [Disposition::Scrap, Disposition::Liquidate, Disposition::Donate] {
         let mut h = Harness::with_lines(vec![new_line(1, None)]);
         h.ok(Inspector, inspect(1, None));
         let err = h.err(Inspector, dispose(1, None, disposition));
@@ -724,10 +665,7 @@ fn clearing_a_flag_that_is_not_open_is_refused_naming_the_state() {
         }
     );
     assert_eq!(err.field(), Some("flag"));
-    assert_eq!(
-        err.to_string(),
-        "flag high_value is not open (case state: received)"
-    );
+    assert_eq!(err.to_string(), "flag high_value is not open (case state: received)");
 }
 
 #[test]
@@ -756,10 +694,7 @@ fn clearing_the_last_open_flag_restores_the_underlying_state() {
 #[test]
 fn a_cleared_flag_can_be_raised_again_as_a_new_record() {
     let mut h = Harness::with_lines(vec![new_line(2, None)]);
-    h.ok(
-        Inspector,
-        inspect_with(1, &[Condition::EmptyBox], None).with_qty(1),
-    );
+    h.ok(Inspector, inspect_with(1, &[Condition::EmptyBox], None).with_qty(1));
     h.ok(Supervisor, clear(Flag::EmptyBox));
     h.ok(Inspector, inspect_with(1, &[Condition::EmptyBox], None));
     assert_eq!(h.case().flags.len(), 2);
@@ -797,10 +732,7 @@ fn closing_before_everything_is_disposed_is_refused_naming_the_state() {
             open_flags: Vec::new()
         }
     );
-    assert!(
-        err.to_string().ends_with("(case state: inspected)"),
-        "{err}"
-    );
+    assert!(err.to_string().ends_with("(case state: inspected)"), "{err}");
 }
 
 #[test]
@@ -876,17 +808,11 @@ fn errors_that_depend_on_state_report_it_and_the_rest_do_not() {
     ];
     for err in with_state {
         let state = err.current_state().unwrap();
-        assert!(
-            err.to_string().contains(&format!("(case state: {state}")),
-            "{err}"
-        );
+        assert!(err.to_string().contains(&format!("(case state: {state}")), "{err}");
     }
     let without_state = [
         CaseError::UnknownCase,
-        CaseError::UnknownLine {
-            line: ln(1),
-            lines: 0,
-        },
+        CaseError::UnknownLine { line: ln(1), lines: 0 },
         CaseError::UnknownInspection { event: eid(1) },
         CaseError::CorrectionQuantity {
             expected: 1,
@@ -1063,12 +989,7 @@ fn a_stream_not_starting_with_a_receipt_yields_a_case_without_lines() {
     let mut case = apply(None, CASE, eid(1), &every_event()[4]);
     assert!(case.lines.is_empty());
     assert_eq!(case.state(), CaseState::Received, "not vacuously disposed");
-    let err = decide(
-        Some(&case),
-        &Command::Close,
-        &Actor { role: Admin },
-        &Policy::default(),
-    );
+    let err = decide(Some(&case), &Command::Close, &Actor { role: Admin }, &Policy::default());
     assert!(matches!(err, Err(CaseError::NotReadyToClose { .. })));
     case = apply(Some(case), CASE, eid(2), &every_event()[0]);
     assert!(case.lines.is_empty(), "a late receipt is ignored");
@@ -1149,10 +1070,7 @@ fn applying_more_units_than_available_saturates() {
         },
     );
     let line = &case.lines[0];
-    assert_eq!(
-        (line.received, line.inspected(), line.disposed()),
-        (2, 2, 2)
-    );
+    assert_eq!((line.received, line.inspected(), line.disposed()), (2, 2, 2));
     assert_eq!(case.state(), CaseState::Disposed);
 }
 

@@ -352,8 +352,7 @@ macro_rules! number_value {
 fn printable_ascii(s: &str, max: usize, allow_gs: bool) -> bool {
     !s.is_empty()
         && s.len() <= max
-        && s.bytes()
-            .all(|b| (0x20..=0x7E).contains(&b) || (allow_gs && b == 0x1D))
+        && s.bytes().all(|b| (0x20..=0x7E).contains(&b) || (allow_gs && b == 0x1D))
         && !s.starts_with(' ')
         && !s.ends_with(' ')
 }

@@ -40,7 +40,14 @@ struct Problem<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        ApiError { status, kind, title, detail: detail.into(), field: None, current_state: None }
+        ApiError {
+            status,
+            kind,
+            title,
+            detail: detail.into(),
+            field: None,
+            current_state: None,
+        }
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -59,8 +66,13 @@ impl ApiError {
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Missing or invalid station token", detail)
-            .with_field("Authorization")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Missing or invalid station token",
+            detail,
+        )
+        .with_field("Authorization")
     }
 
     pub fn forbidden(field: Option<&str>, detail: impl Into<String>) -> Self {
@@ -96,7 +108,10 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
@@ -112,10 +127,15 @@ impl From<CaseError> for ApiError {
             E::NeedsSupervisor { .. } | E::Forbidden { .. } => {
                 (StatusCode::FORBIDDEN, "forbidden", "Not allowed for this token")
             }
-            E::UnknownLine { .. } | E::UnknownInspection { .. } | E::CorrectionQuantity { .. } | E::TooManyLines { .. } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "validation", "Invalid field")
-            }
-            _ => (StatusCode::CONFLICT, "conflict", "Not possible in the case's current state"),
+            E::UnknownLine { .. }
+            | E::UnknownInspection { .. }
+            | E::CorrectionQuantity { .. }
+            | E::TooManyLines { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation", "Invalid field"),
+            _ => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "Not possible in the case's current state",
+            ),
         };
         ApiError {
             status,
@@ -159,9 +179,7 @@ impl From<IngestError> for ApiError {
         match e {
             IngestError::UnknownCase(id) => ApiError::not_found("case_id", format!("case {id} does not exist")),
             IngestError::Refused(e) => e.into(),
-            IngestError::CaseFull(_) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", "Case is full", e.to_string())
-            }
+            IngestError::CaseFull(_) => ApiError::new(StatusCode::CONFLICT, "conflict", "Case is full", e.to_string()),
             IngestError::KeyReused => ApiError::invalid("Idempotency-Key", e.to_string()),
             IngestError::Store(e) => e.into(),
         }

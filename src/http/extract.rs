@@ -60,7 +60,11 @@ impl Authenticated {
         } else {
             Err(ApiError::forbidden(
                 Some("Authorization"),
-                format!("this route needs the {} role; the token has {}", required.as_str(), self.0.role.as_str()),
+                format!(
+                    "this route needs the {} role; the token has {}",
+                    required.as_str(),
+                    self.0.role.as_str()
+                ),
             ))
         }
     }
@@ -75,10 +79,12 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let expected = format!("1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters (a UUID is a good choice)");
-        let value = parts
-            .headers
-            .get("idempotency-key")
-            .ok_or_else(|| ApiError::bad_request("Idempotency-Key", format!("this header is required on writes: {expected}")))?;
+        let value = parts.headers.get("idempotency-key").ok_or_else(|| {
+            ApiError::bad_request(
+                "Idempotency-Key",
+                format!("this header is required on writes: {expected}"),
+            )
+        })?;
         let key = value.to_str().unwrap_or_default();
         if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(ApiError::bad_request("Idempotency-Key", format!("expected {expected}")));
@@ -102,7 +108,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for StrictJson<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
         if !json {
             return Err(ApiError::new(
                 axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -166,7 +176,11 @@ pub fn parse_body<T: DeserializeOwned>(method: &Method, path: &str, bytes: &[u8]
 
 /// serde names a missing or unknown top-level field only inside its message.
 fn field_in_message(message: &str) -> String {
-    message.split('`').nth(1).map(str::to_owned).unwrap_or_else(|| "body".to_owned())
+    message
+        .split('`')
+        .nth(1)
+        .map(str::to_owned)
+        .unwrap_or_else(|| "body".to_owned())
 }
 
 /// Feeds JSON to the hasher with object keys sorted, independent of serde_json's map order.

@@ -38,7 +38,11 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(ingest: Ingest, sinks: Vec<SinkConfig>) -> Self {
-        AppState { ingest, sinks: Arc::new(sinks), draining: Arc::new(AtomicBool::new(false)) }
+        AppState {
+            ingest,
+            sinks: Arc::new(sinks),
+            draining: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     pub fn draining(&self) -> bool {
@@ -75,12 +79,19 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .fallback(health::not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &axum::http::Request<_>| {
-                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
                     tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO))

@@ -156,11 +156,16 @@ pub async fn get_case(
                 }
             }
         }
-        Ok(Some(case_view(&case, events.iter().map(event_view).collect(), delivery)))
+        Ok(Some(case_view(
+            &case,
+            events.iter().map(event_view).collect(),
+            delivery,
+        )))
     })
     .await
     .map_err(|_| ApiError::internal())??;
-    view.map(Json).ok_or_else(|| ApiError::not_found("case_id", format!("case {id} does not exist")))
+    view.map(Json)
+        .ok_or_else(|| ApiError::not_found("case_id", format!("case {id} does not exist")))
 }
 
 #[utoipa::path(get, path = "/v1/cases", tag = "reads", params(CaseQuery),
@@ -177,7 +182,10 @@ pub async fn list_cases(
         .as_deref()
         .map(|s| {
             serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
-                ApiError::invalid("state", "expected one of received, inspected, disposed, closed, flagged")
+                ApiError::invalid(
+                    "state",
+                    "expected one of received, inspected, disposed, closed, flagged",
+                )
             })
         })
         .transpose()?;
@@ -194,7 +202,11 @@ pub async fn list_cases(
     .map_err(|_| ApiError::internal())??;
     let more = cases.len() > limit;
     let cases: Vec<CaseSummary> = cases.iter().take(limit).map(case_summary).collect();
-    let next_after = if more { cases.last().map(|c| c.case_id.clone()) } else { None };
+    let next_after = if more {
+        cases.last().map(|c| c.case_id.clone())
+    } else {
+        None
+    };
     Ok(Json(CasePage { cases, next_after }))
 }
 
@@ -213,14 +225,20 @@ pub async fn list_events(
         .await
         .map_err(|_| ApiError::internal())??;
     let next_after = events.last().map_or(after, |e| e.seq);
-    Ok(Json(EventPage { events: events.iter().map(event_view).collect(), next_after }))
+    Ok(Json(EventPage {
+        events: events.iter().map(event_view).collect(),
+        next_after,
+    }))
 }
 
 fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     match limit {
         None => Ok(DEFAULT_PAGE),
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::invalid("limit", format!("expected 1 to {MAX_PAGE}, found {n}"))),
+        Some(n) => Err(ApiError::invalid(
+            "limit",
+            format!("expected 1 to {MAX_PAGE}, found {n}"),
+        )),
     }
 }
 

@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::extract::{Authenticated, IdempotencyKey, StrictJson};
 use super::AppState;
 use crate::domain::{
-    Barcode, CaseId, ClearFlag, Command, Condition, Disposition, Dispose, EventId, Flag, Grade, Grams, Inspect, LineNo,
+    Barcode, CaseId, ClearFlag, Command, Condition, Dispose, Disposition, EventId, Flag, Grade, Grams, Inspect, LineNo,
     NewLine, Notes, Qty, ReceiveParcel, RmaRef, Role, ScaleId, Serial, Sku, StationId,
 };
 use crate::ingest::{Accepted, Write};
@@ -152,7 +152,12 @@ pub async fn receive_parcel(
             .lines
             .unwrap_or_default()
             .into_iter()
-            .map(|l| NewLine { sku: l.sku, barcode: l.barcode, qty: l.qty, serial: l.serial })
+            .map(|l| NewLine {
+                sku: l.sku,
+                barcode: l.barcode,
+                qty: l.qty,
+                serial: l.serial,
+            })
             .collect(),
     });
     run(&state, caller, key, body.fingerprint, None, command).await
@@ -198,8 +203,11 @@ pub async fn dispose(
     let case_id = parse_case_id(&case_id)?;
     let caller = authorize(auth, Role::Inspector, &body.value.station)?;
     let request = body.value;
-    let command =
-        Command::Dispose(Dispose { line: request.line, qty: request.qty, disposition: request.disposition });
+    let command = Command::Dispose(Dispose {
+        line: request.line,
+        qty: request.qty,
+        disposition: request.disposition,
+    });
     run(&state, caller, key, body.fingerprint, Some(case_id), command).await
 }
 
@@ -217,7 +225,10 @@ pub async fn clear_flag(
     let case_id = parse_case_id(&case_id)?;
     let caller = authorize(auth, Role::Supervisor, &body.value.station)?;
     let request = body.value;
-    let command = Command::ClearFlag(ClearFlag { flag: request.flag, note: request.note });
+    let command = Command::ClearFlag(ClearFlag {
+        flag: request.flag,
+        note: request.note,
+    });
     run(&state, caller, key, body.fingerprint, Some(case_id), command).await
 }
 
@@ -269,16 +280,30 @@ async fn run(
             "the server is shutting down and takes no new writes; retry with the same Idempotency-Key",
         ));
     }
-    let write = Write { caller, idempotency_key: key.0, fingerprint, case, command };
+    let write = Write {
+        caller,
+        idempotency_key: key.0,
+        fingerprint,
+        case,
+        command,
+    };
     let accepted = state.ingest.execute(write).await?;
     Ok(answer(accepted))
 }
 
 fn answer(accepted: Accepted) -> Response {
     let status = StatusCode::from_u16(accepted.status).unwrap_or(StatusCode::CREATED);
-    let mut response = (status, [(axum::http::header::CONTENT_TYPE, "application/json")], accepted.body).into_response();
+    let mut response = (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        accepted.body,
+    )
+        .into_response();
     if accepted.replayed {
-        response.headers_mut().insert(HeaderName::from_static(REPLAYED_HEADER), HeaderValue::from_static("true"));
+        response.headers_mut().insert(
+            HeaderName::from_static(REPLAYED_HEADER),
+            HeaderValue::from_static("true"),
+        );
     }
     response
 }

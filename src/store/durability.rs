@@ -216,7 +216,11 @@ impl GroupCommit {
     fn enqueue(&self, waiter: Waiter) -> Result<(), SyncError> {
         self.poisoned.check()?;
         let queue = self.queue.lock().map_err(|_| SyncError::Closed)?;
-        queue.as_ref().ok_or(SyncError::Closed)?.send(waiter).map_err(|_| SyncError::Closed)
+        queue
+            .as_ref()
+            .ok_or(SyncError::Closed)?
+            .send(waiter)
+            .map_err(|_| SyncError::Closed)
     }
 }
 

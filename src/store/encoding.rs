@@ -42,15 +42,22 @@ pub enum DecodeError {
     Malformed { name: &'static str, reason: String },
     /// The record was written by a newer binary; we refuse rather than misread it.
     #[error("{name} record has layout version {found}, this binary reads up to {supported}; upgrade returns-edge")]
-    TooNew { name: &'static str, found: u16, supported: u16 },
+    TooNew {
+        name: &'static str,
+        found: u16,
+        supported: u16,
+    },
 }
 
 /// Encodes a record with named fields inside its versioned envelope.
 pub fn encode<T: Versioned>(record: &T) -> Vec<u8> {
     // Serialising our own plain structs to a Vec cannot fail: no maps with non-string keys, no
     // I/O, and every type here derives Serialize.
-    rmp_serde::to_vec_named(&EnvelopeRef { v: T::VERSION, data: record })
-        .expect("records serialise to MessagePack infallibly")
+    rmp_serde::to_vec_named(&EnvelopeRef {
+        v: T::VERSION,
+        data: record,
+    })
+    .expect("records serialise to MessagePack infallibly")
 }
 
 /// Decodes a record, refusing versions newer than this binary knows.
@@ -60,7 +67,11 @@ pub fn decode<T: Versioned>(bytes: &[u8]) -> Result<T, DecodeError> {
         reason: e.to_string(),
     })?;
     if head.v > T::VERSION {
-        return Err(DecodeError::TooNew { name: T::NAME, found: head.v, supported: T::VERSION });
+        return Err(DecodeError::TooNew {
+            name: T::NAME,
+            found: head.v,
+            supported: T::VERSION,
+        });
     }
     let envelope: Envelope<T> = rmp_serde::from_slice(bytes).map_err(|e| DecodeError::Malformed {
         name: T::NAME,
@@ -113,7 +124,17 @@ mod tests {
         }
         let bytes = encode(&Future { first: 1, second: 2 });
         let err = decode::<Pair>(&bytes).unwrap_err();
-        assert!(matches!(err, DecodeError::TooNew { found: 7, supported: 1, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                DecodeError::TooNew {
+                    found: 7,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

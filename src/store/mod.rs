@@ -73,7 +73,11 @@ pub enum StoreError {
     NewerSchema { dir: PathBuf, found: u32, supported: u32 },
     /// The data directory belongs to another site.
     #[error("the store at {dir} belongs to site `{stored}` but the configuration says `{configured}`; point data_dir at this site's store")]
-    WrongSite { dir: PathBuf, stored: String, configured: String },
+    WrongSite {
+        dir: PathBuf,
+        stored: String,
+        configured: String,
+    },
     /// sled reported an I/O or corruption error.
     #[error("store I/O error: {0}")]
     Sled(#[from] sled::Error),
@@ -160,7 +164,10 @@ impl Store {
             .path(dir)
             .cache_capacity(options.cache_capacity_bytes)
             .open()
-            .map_err(|e| StoreError::Open { dir: dir.to_owned(), reason: describe_open_error(e) })?;
+            .map_err(|e| StoreError::Open {
+                dir: dir.to_owned(),
+                reason: describe_open_error(e),
+            })?;
         let open = |name: &str| db.open_tree(name);
         let meta = open("meta")?;
         check_schema(dir, &meta)?;
@@ -217,12 +224,18 @@ impl Store {
         let mut last_seq = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
 
         if let Some(bytes) = inner.idempotency.get(&idem_key).map_err(StoreError::from)? {
-            let first: IdempotencyRecord = decode(&bytes)
-                .map_err(|source| StoreError::Decode { tree: "idempotency", source })?;
+            let first: IdempotencyRecord = decode(&bytes).map_err(|source| StoreError::Decode {
+                tree: "idempotency",
+                source,
+            })?;
             if first.fingerprint != request.fingerprint {
                 return Err(RecordError::KeyReused);
             }
-            return Ok(Recorded::Replayed { seq: first.seq, status: first.status, body: first.body });
+            return Ok(Recorded::Replayed {
+                seq: first.seq,
+                status: first.status,
+                body: first.body,
+            });
         }
 
         let case = match case_id {
@@ -253,7 +266,13 @@ impl Store {
             })
             .collect();
 
-        (&inner.events, &inner.cases, &inner.case_events, &inner.idempotency, &inner.outbox)
+        (
+            &inner.events,
+            &inner.cases,
+            &inner.case_events,
+            &inner.idempotency,
+            &inner.outbox,
+        )
             .transaction(|(events, cases, case_events, idempotency, outbox_tree)| {
                 events.insert(&keys::seq(seq), event_bytes.as_slice())?;
                 cases.insert(&case_key, case_bytes.as_slice())?;
@@ -269,7 +288,11 @@ impl Store {
                 TransactionError::Abort(()) => unreachable!("the transaction never aborts"),
             })?;
         *last_seq = seq;
-        Ok(Recorded::Appended { seq, status: commit.status, body: commit.body })
+        Ok(Recorded::Appended {
+            seq,
+            status: commit.status,
+            body: commit.body,
+        })
     }
 
     /// Waits until every write committed before this call survives power loss.
@@ -337,8 +360,7 @@ impl Store {
         let mut out = Vec::new();
         for item in range {
             let (_, bytes) = item?;
-            let case: Case =
-                decode(&bytes).map_err(|source| StoreError::Decode { tree: "cases", source })?;
+            let case: Case = decode(&bytes).map_err(|source| StoreError::Decode { tree: "cases", source })?;
             if keep(&case) {
                 out.push(case);
                 if out.len() >= limit {
@@ -354,7 +376,9 @@ impl Store {
         let mut out = Vec::new();
         for item in self.inner.case_events.scan_prefix(keys::case(id)) {
             let (key, _) = item?;
-            let Some(seq) = keys::seq_from(&key[16..]) else { continue };
+            let Some(seq) = keys::seq_from(&key[16..]) else {
+                continue;
+            };
             if let Some(event) = self.event(seq)? {
                 out.push(event);
             }
@@ -405,7 +429,12 @@ impl Store {
         self.inner
             .idempotency
             .get(keys::idempotency(station, key))?
-            .map(|bytes| decode(&bytes).map_err(|source| StoreError::Decode { tree: "idempotency", source }))
+            .map(|bytes| {
+                decode(&bytes).map_err(|source| StoreError::Decode {
+                    tree: "idempotency",
+                    source,
+                })
+            })
             .transpose()
     }
 
@@ -434,7 +463,9 @@ impl Store {
 
     /// Marks a token revoked (kept for the audit trail). Returns false if there is no such token.
     pub fn revoke_token(&self, id: &TokenId, at_ms: u64) -> Result<bool, StoreError> {
-        let Some(mut token) = self.token(id)? else { return Ok(false) };
+        let Some(mut token) = self.token(id)? else {
+            return Ok(false);
+        };
         if token.revoked_at_ms.is_none() {
             token.revoked_at_ms = Some(at_ms);
             self.inner.tokens.insert(id.as_str().as_bytes(), encode(&token))?;
@@ -520,7 +551,10 @@ fn check_site(dir: &Path, meta: &sled::Tree, site: &SiteId) -> Result<(), StoreE
             }),
             other => Err(StoreError::Decode {
                 tree: "meta",
-                source: DecodeError::Malformed { name: "meta", reason: format!("site holds {other:?}") },
+                source: DecodeError::Malformed {
+                    name: "meta",
+                    reason: format!("site holds {other:?}"),
+                },
             }),
         },
     }

@@ -60,10 +60,14 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
     if std::env::var(CHILD_DIR).is_ok() {
         return;
     }
-    let rounds: u32 = std::env::var("CRASH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(50);
-    let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
-    });
+    let rounds: u32 = std::env::var("CRASH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(50);
+    let seed = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
     println!("crash test: {rounds} rounds, seed {seed} (replay with CRASH_SEED={seed})");
     let mut rng = XorShift(seed);
     let dir = tempfile::tempdir().unwrap();
@@ -90,13 +94,19 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
                     let parts: Vec<&str> = rest.split(' ').collect();
                     // A line cut by the kill has fewer parts; it was never a complete ack.
                     if parts.len() == 3 {
-                        acks.push((parts[0].to_owned(), parts[1].parse::<u64>().unwrap(), parts[2].to_owned()));
+                        acks.push((
+                            parts[0].to_owned(),
+                            parts[1].parse::<u64>().unwrap(),
+                            parts[2].to_owned(),
+                        ));
                     }
                 }
             }
             acks
         });
-        ready_rx.recv_timeout(Duration::from_secs(30)).expect("child did not start");
+        ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("child did not start");
         std::thread::sleep(Duration::from_millis(rng.below(200) + 5));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
@@ -111,7 +121,10 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
                 .unwrap()
                 .unwrap_or_else(|| panic!("round {round}: acknowledged {key} (seq {seq}) is lost"));
             assert_eq!(record.seq, *seq, "round {round}: {key} answered with another seq");
-            let event = store.event(*seq).unwrap().unwrap_or_else(|| panic!("event {seq} of {key} is lost"));
+            let event = store
+                .event(*seq)
+                .unwrap()
+                .unwrap_or_else(|| panic!("event {seq} of {key} is lost"));
             assert_eq!(event.case_id.to_string(), *case);
         }
         checked_up_to = check_invariants(store, checked_up_to, round);
@@ -119,12 +132,18 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
         if let Some((key, seq, _)) = acks.iter().find(|(k, _, _)| k.ends_with("-r")) {
             let label = key.trim_end_matches("-r");
             let again = h.receive(key, label, 2).unwrap();
-            assert!(again.replayed && again.seq == *seq, "round {round}: retry of {key} was not a replay");
+            assert!(
+                again.replayed && again.seq == *seq,
+                "round {round}: retry of {key} was not a replay"
+            );
         }
         store.close().unwrap();
     }
     println!("crash test: {rounds} kills, {total_acks} acknowledged writes, all present exactly once");
-    assert!(total_acks > rounds as usize, "the child should acknowledge writes before most kills");
+    assert!(
+        total_acks > rounds as usize,
+        "the child should acknowledge writes before most kills"
+    );
 }
 
 /// Checks every event after `after`: exactly once per label, with its case, index and outbox
@@ -141,9 +160,16 @@ fn check_invariants(store: &Store, after: u64, round: u32) -> u64 {
         for event in &events {
             last = event.seq;
             if let CaseEvent::ParcelReceived { label, .. } = &event.event {
-                assert!(labels.insert(label.to_string()), "round {round}: parcel {label} recorded twice");
+                assert!(
+                    labels.insert(label.to_string()),
+                    "round {round}: parcel {label} recorded twice"
+                );
             }
-            assert!(store.case(event.case_id).unwrap().is_some(), "event {} has no case", event.seq);
+            assert!(
+                store.case(event.case_id).unwrap().is_some(),
+                "event {} has no case",
+                event.seq
+            );
             per_case.entry(event.case_id).or_default().push(event.seq);
             for sink in sinks() {
                 let has = store.outbox_entry(sink.name.as_str(), event.seq).unwrap().is_some();
@@ -160,10 +186,17 @@ fn check_invariants(store: &Store, after: u64, round: u32) -> u64 {
     for (case, seqs) in per_case {
         let indexed: Vec<u64> = store.case_events(case).unwrap().iter().map(|e| e.seq).collect();
         for seq in seqs {
-            assert!(indexed.contains(&seq), "round {round}: event {seq} missing from its case index");
+            assert!(
+                indexed.contains(&seq),
+                "round {round}: event {seq} missing from its case index"
+            );
         }
         let projection = store.case(case).unwrap().unwrap();
-        assert_eq!(projection.events as usize, indexed.len(), "round {round}: projection of {case} out of step");
+        assert_eq!(
+            projection.events as usize,
+            indexed.len(),
+            "round {round}: projection of {case} out of step"
+        );
     }
     last
 }

@@ -29,7 +29,15 @@ fn reopening_the_store_keeps_every_event_case_and_outbox_entry() {
     let events = store.case_events(case_id).unwrap();
     assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), seqs);
     // odoo wants the receipt and the disposition; nats wants all three.
-    assert_eq!(store.outbox_entries("odoo").unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 3]);
+    assert_eq!(
+        store
+            .outbox_entries("odoo")
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect::<Vec<_>>(),
+        vec![1, 3]
+    );
     assert_eq!(store.outbox_entries("nats").unwrap().len(), 3);
     // A retry after the restart is answered from the stored record, without a new event.
     let again = h.receive("K1", "LABEL-1", 2).unwrap();
@@ -49,7 +57,9 @@ async fn sixty_four_concurrent_writes_share_far_fewer_than_sixty_four_fsyncs() {
         let ingest = h.ingest.clone();
         let caller = h.caller.clone();
         tasks.push(tokio::spawn(async move {
-            ingest.execute(receive_write(&caller, &format!("k{i}"), &format!("L{i}"), 1)).await
+            ingest
+                .execute(receive_write(&caller, &format!("k{i}"), &format!("L{i}"), 1))
+                .await
         }));
     }
     for task in tasks {
@@ -57,10 +67,16 @@ async fn sixty_four_concurrent_writes_share_far_fewer_than_sixty_four_fsyncs() {
         assert_eq!(accepted.status, 201);
     }
     let syncs = store.sync_stats().syncs.load(Ordering::Relaxed) - before;
-    println!("64 concurrent acknowledged writes took {syncs} fsyncs ({:.3} per write)", syncs as f64 / 64.0);
+    println!(
+        "64 concurrent acknowledged writes took {syncs} fsyncs ({:.3} per write)",
+        syncs as f64 / 64.0
+    );
     assert_eq!(store.last_seq(), 64);
     assert!(syncs >= 1, "an acknowledged write must have been synced");
-    assert!(syncs <= 16, "group commit should share syncs; got {syncs} for 64 writes");
+    assert!(
+        syncs <= 16,
+        "group commit should share syncs; got {syncs} for 64 writes"
+    );
 }
 
 #[test]
@@ -120,11 +136,17 @@ fn a_refused_command_writes_nothing() {
     let h = Harness::open(dir.path());
     let received = h.receive("K1", "L", 1).unwrap();
     let sizes = h.ingest.store().tree_sizes();
-    assert!(h.dispose("K2", received.case_id, 1, "restock").is_err(), "nothing inspected yet");
+    assert!(
+        h.dispose("K2", received.case_id, 1, "restock").is_err(),
+        "nothing inspected yet"
+    );
     assert!(h.inspect("K3", received.case_id, 9, "A").is_err(), "no line 9");
     assert_eq!(h.ingest.store().tree_sizes(), sizes);
 }
 
 fn options(site: &str) -> StoreOptions {
-    StoreOptions { cache_capacity_bytes: 8 << 20, site: Some(SiteId::parse(site).unwrap()) }
+    StoreOptions {
+        cache_capacity_bytes: 8 << 20,
+        site: Some(SiteId::parse(site).unwrap()),
+    }
 }

@@ -23,16 +23,28 @@ pub struct Ack {
 
 pub fn sinks() -> Vec<SinkConfig> {
     vec![
-        SinkConfig { name: SinkName::parse("odoo").unwrap(), kind: SinkKind::Odoo },
-        SinkConfig { name: SinkName::parse("nats").unwrap(), kind: SinkKind::Nats },
+        SinkConfig {
+            name: SinkName::parse("odoo").unwrap(),
+            kind: SinkKind::Odoo,
+        },
+        SinkConfig {
+            name: SinkName::parse("nats").unwrap(),
+            kind: SinkKind::Nats,
+        },
     ]
 }
 
 impl Harness {
     pub fn open(dir: &Path) -> Harness {
         let site = SiteId::parse("site-a").unwrap();
-        let store = Store::open(dir, &StoreOptions { cache_capacity_bytes: 8 << 20, site: Some(site.clone()) })
-            .expect("open store");
+        let store = Store::open(
+            dir,
+            &StoreOptions {
+                cache_capacity_bytes: 8 << 20,
+                site: Some(site.clone()),
+            },
+        )
+        .expect("open store");
         let ingest = Ingest::new(store, site, Policy::default(), sinks());
         let caller = Caller {
             token: TokenId::parse("t0").unwrap(),
@@ -85,7 +97,12 @@ pub fn receive_write(caller: &Caller, key: &str, label: &str, qty: u32) -> Write
         weight: None,
         scale: None,
         rma: None,
-        lines: vec![NewLine { sku: None, barcode: None, qty: Qty::new(qty).unwrap(), serial: None }],
+        lines: vec![NewLine {
+            sku: None,
+            barcode: None,
+            qty: Qty::new(qty).unwrap(),
+            serial: None,
+        }],
     });
     write(caller, key, None, command)
 }
