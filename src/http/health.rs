@@ -12,10 +12,14 @@ use serde_json::json;
 use super::error::ApiError;
 use super::AppState;
 
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "the process answers")))]
 pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, description = "ready to take writes"),
+        (status = 503, description = "not ready: the store cannot record writes or the server is shutting down")))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let store = state.ingest.store();
     let (status, reason) = if state.draining() {

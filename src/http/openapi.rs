@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{reads, writes};
+use super::{health, reads, writes};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -13,6 +13,7 @@ use super::{reads, writes};
     paths(
         writes::receive_parcel, writes::inspect, writes::dispose, writes::clear_flag, writes::close,
         reads::get_case, reads::list_cases, reads::list_events,
+        health::healthz, health::readyz, serve,
     ),
     components(schemas(
         writes::ParcelRequest, writes::LineRequest, writes::InspectionRequest, writes::DispositionRequest,
@@ -33,6 +34,7 @@ impl Modify for StationToken {
     }
 }
 
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", responses((status = 200, description = "this document")))]
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
