@@ -2,6 +2,7 @@
 //! guarded, and a SIGKILL at any moment loses nothing that was acknowledged.
 
 mod crash;
+mod model;
 mod support;
 
 use std::sync::atomic::Ordering;
