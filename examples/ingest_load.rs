@@ -47,8 +47,10 @@ async fn main() -> anyhow::Result<()> {
                     .post(format!("http://{addr}/v1/parcels"))
                     .bearer_auth(&token)
                     .header("Idempotency-Key", format!("w{w}-{i}"))
-                    .json(&serde_json::json!({"station": "dock-1", "label": format!("L{w}-{i}"), "weight_g": 1200,
-                        "lines": [{"sku": "SKU-1", "qty": 1}]}))
+                    .json(
+                        &serde_json::json!({"station": "dock-1", "label": format!("L{w}-{i}"), "weight_g": 1200,
+                        "lines": [{"sku": "SKU-1", "qty": 1}]}),
+                    )
                     .send()
                     .await
                     .expect("request");

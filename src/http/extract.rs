@@ -35,7 +35,9 @@ impl FromRequestParts<AppState> for Authenticated {
         let bearer = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
             .ok_or_else(|| ApiError::unauthorized("expected `Authorization: Bearer <station token>`"))?
             .trim()
             .to_owned();

@@ -248,8 +248,19 @@ pub async fn close(
     run(&state, caller, key, body.fingerprint, Some(case_id), Command::Close).await
 }
 
+/// Parses a case id from a path. Only the canonical spelling (lowercase, hyphenated) is accepted:
+/// the path is part of the idempotency fingerprint, so two spellings of one id would make a retry
+/// look like a different request.
 pub fn parse_case_id(raw: &str) -> Result<CaseId, ApiError> {
-    CaseId::parse(raw).map_err(|e| ApiError::not_found("case_id", format!("no case has the id `{raw}`: {e}")))
+    match CaseId::parse(raw) {
+        Ok(id) if id.to_string() == raw => Ok(id),
+        _ => Err(ApiError::not_found(
+            "case_id",
+            format!(
+                "no case has the id `{raw}`; expected a case id as the API returns it (lowercase UUID with hyphens)"
+            ),
+        )),
+    }
 }
 
 /// Role first, then the body's station against the token's: a token acts for its station only.

@@ -164,39 +164,44 @@ async fn a_refused_request_does_not_use_up_its_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_with_the_same_key_record_one_event_and_get_the_same_answer() {
     const REQUESTS: usize = 24;
+    // Several bursts, each under its own key: one lucky interleaving must not hide a race.
+    const BURSTS: u64 = 4;
     let app = Arc::new(spawn_app().await);
-    let before = app.store.last_seq();
     let body = json!({ "station": STATION, "label": "LBL-RACE", "lines": [{ "qty": 3 }] });
 
-    let tasks: Vec<_> = (0..REQUESTS)
-        .map(|_| {
-            let (app, body) = (Arc::clone(&app), body.clone());
-            tokio::spawn(async move {
-                let token = app.token(Role::Receiver).to_owned();
-                app.post_parcel(&token, "race-1", &body).await
+    for burst in 1..=BURSTS {
+        let before = app.store.last_seq();
+        let key = format!("race-{burst}");
+        let tasks: Vec<_> = (0..REQUESTS)
+            .map(|_| {
+                let (app, body, key) = (Arc::clone(&app), body.clone(), key.clone());
+                tokio::spawn(async move {
+                    let token = app.token(Role::Receiver).to_owned();
+                    app.post_parcel(&token, &key, &body).await
+                })
             })
-        })
-        .collect();
-    let mut answers = Vec::new();
-    for task in tasks {
-        answers.push(task.await.expect("the request task does not panic"));
-    }
+            .collect();
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.expect("the request task does not panic"));
+        }
 
-    assert_eq!(app.store.last_seq(), before + 1, "exactly one event");
-    assert!(
-        answers.iter().all(|a| a.status == 201),
-        "{:?}",
-        answers.iter().map(Answer::text).collect::<Vec<_>>()
-    );
-    assert!(
-        answers.iter().all(|a| a.body == answers[0].body),
-        "every answer is the first one"
-    );
-    assert_eq!(
-        answers.iter().filter(|a| !a.replayed()).count(),
-        1,
-        "one original, the rest replays"
-    );
+        assert_eq!(app.store.last_seq(), before + 1, "burst {burst}: exactly one event");
+        assert!(
+            answers.iter().all(|a| a.status == 201),
+            "burst {burst}: {:?}",
+            answers.iter().map(Answer::text).collect::<Vec<_>>()
+        );
+        assert!(
+            answers.iter().all(|a| a.body == answers[0].body),
+            "burst {burst}: every answer is the first one"
+        );
+        assert_eq!(
+            answers.iter().filter(|a| !a.replayed()).count(),
+            1,
+            "burst {burst}: one original, the rest replays"
+        );
+    }
     let events = app.list_events(app.token(Role::Receiver), "").await.assert_ok();
-    assert_eq!(events["events"].as_array().unwrap().len(), 1);
+    assert_eq!(events["events"].as_array().unwrap().len() as u64, BURSTS);
 }
