@@ -63,13 +63,22 @@ pub enum IngestError {
 }
 
 /// The write path, shared by all handlers. Cheap to clone.
+///
+/// Async writes run on one dedicated writer thread, one after the other: commits are serial
+/// anyway (sequence numbers follow commit order), and one thread draining a queue avoids both
+/// the blocking pool's thread hops and a convoy of threads fighting over the writer lock. The
+/// disk sync happens on the store's flusher thread, so the writer is already committing the next
+/// requests while the previous ones are being synced.
 #[derive(Debug, Clone)]
 pub struct Ingest {
     store: Store,
     site: SiteId,
     policy: Policy,
     sinks: Vec<SinkConfig>,
+    writer: std::sync::mpsc::Sender<WriterJob>,
 }
+
+type WriterJob = Box<dyn FnOnce() + Send>;
 
 #[derive(Serialize)]
 struct WriteAnswer<'a> {
@@ -84,11 +93,18 @@ struct WriteAnswer<'a> {
 
 impl Ingest {
     pub fn new(store: Store, site: SiteId, policy: Policy, sinks: Vec<SinkConfig>) -> Self {
+        let (writer, jobs) = std::sync::mpsc::channel::<WriterJob>();
+        // The thread ends when the last `Ingest` clone (and so the last sender) is dropped.
+        std::thread::Builder::new()
+            .name("ingest-writer".into())
+            .spawn(move || jobs.into_iter().for_each(|job| job()))
+            .expect("the OS can start the writer thread");
         Ingest {
             store,
             site,
             policy,
             sinks,
+            writer,
         }
     }
 
@@ -98,17 +114,21 @@ impl Ingest {
 
     /// Runs the write and waits until it is durable.
     pub async fn execute(&self, write: Write) -> Result<Accepted, IngestError> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
         let this = self.clone();
-        let (accepted, ticket) = tokio::task::spawn_blocking(move || {
-            let in_flight = this.store.begin_write();
-            let accepted = this.commit(&write)?;
-            // Replays queue too: the first request may still be waiting for its own sync.
-            let ticket = this.store.task_ticket()?;
+        let in_flight = self.store.begin_write();
+        let job: WriterJob = Box::new(move || {
+            let result = this.commit(&write).and_then(|accepted| {
+                // Replays queue too: the first request may still be waiting for its own sync.
+                Ok((accepted, this.store.task_ticket()?))
+            });
             drop(in_flight);
-            Ok::<_, IngestError>((accepted, ticket))
-        })
-        .await
-        .map_err(|e| IngestError::Store(StoreError::Sync(store::SyncError::Failed(e.to_string()))))??;
+            // The request may have been cancelled meanwhile; its write stands and a retry replays it.
+            let _ = answer.send(result);
+        });
+        let closed = || IngestError::Store(StoreError::Sync(store::SyncError::Closed));
+        self.writer.send(job).map_err(|_| closed())?;
+        let (accepted, ticket) = answered.await.map_err(|_| closed())??;
         ticket.wait().await.map_err(StoreError::from)?;
         Ok(accepted)
     }
