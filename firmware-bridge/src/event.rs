@@ -25,6 +25,10 @@ pub enum DeviceEvent {
     Scan(ScanEvent),
     /// A scale reported a weight (stable or not: stability is part of the reading).
     Weight(ScaleReading),
+    /// A scale reported its state without a weight (Toledo and NCI scales answer a weight request
+    /// with status alone while in motion or out of range). Recorded so motion and capacity
+    /// problems are never hidden; it also means any earlier reading no longer holds.
+    ScaleState(ScaleState),
     /// A device came, went or reported a fault.
     Status {
         device: DeviceId,
@@ -60,6 +64,22 @@ pub enum Symbology {
     Interleaved2Of5,
     Code39,
     Other,
+    /// QR Code with FNC1 in first position (AIM `]Q3`): a GS1 element string.
+    Gs1QrCode,
+    Pdf417,
+    Aztec,
+    Codabar,
+    Code93,
+}
+
+impl Symbology {
+    /// Whether codes of this symbology are GS1 element strings (FNC1 in first position).
+    pub fn carries_gs1(self) -> bool {
+        matches!(
+            self,
+            Symbology::Gs1_128 | Symbology::Gs1DataMatrix | Symbology::Gs1QrCode | Symbology::Gs1DataBar
+        )
+    }
 }
 
 /// A weight as the scale reported it, normalised to grams.
@@ -71,10 +91,24 @@ pub struct ScaleReading {
     /// The scale's resolution in grams (one division), kept so that rounding is never invented.
     pub resolution_g: u32,
     pub stability: WeightStability,
+    /// The scale said it is at its centre of zero (nothing on it, or tared to zero).
+    #[serde(default)]
+    pub at_zero: bool,
     pub at_ms: u64,
 }
 
-/// What the scale said about its own reading. Only `Stable` may be copied into a receipt.
+/// A scale's state reported without a weight (see [`DeviceEvent::ScaleState`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaleState {
+    pub device: DeviceId,
+    pub stability: WeightStability,
+    pub at_zero: bool,
+    pub at_ms: u64,
+}
+
+/// What the scale said about its own reading. Whether a reading may be copied into a receipt is
+/// decided by `stable::StableWeight` (the scale must say `Stable`, or, for protocols that carry
+/// no flag, `Unreported` readings must agree N times), never by this field alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WeightStability {
@@ -82,6 +116,9 @@ pub enum WeightStability {
     Motion,
     UnderCapacity,
     OverCapacity,
+    /// The protocol carries no stability flag (Adam's print format): stability is decided by
+    /// agreement of consecutive readings.
+    Unreported,
 }
 
 /// Connection state of a device.
