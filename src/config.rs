@@ -123,6 +123,9 @@ impl PolicyConfig {
 pub struct SinkConfig {
     pub name: SinkName,
     pub kind: SinkKind,
+    /// Settings of an `odoo` sink (required for that kind).
+    #[serde(default)]
+    pub odoo: Option<crate::sinks::odoo::OdooConfig>,
 }
 
 /// Overrides given on the command line; `None` leaves the configured value.

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::EventKind;
 
+pub mod odoo;
+
 /// A configured sink's name: 1–32 of `[a-z0-9_-]`, unique per site. It is part of outbox keys.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -76,6 +76,11 @@ pub struct GroupCommit {
     stats: Arc<SyncStats>,
     poisoned: Arc<PoisonFlag>,
     in_flight: Arc<AtomicUsize>,
+    /// Highest sequence number committed in memory (set by the store's writer).
+    committed_seq: Arc<AtomicU64>,
+    /// Highest sequence number known durable; dispatchers watch it so they never forward an
+    /// event that a crash could still take back.
+    durable_seq: tokio::sync::watch::Sender<u64>,
     thread: Mutex<Option<thread::JoinHandle<()>>>,
 }
 
@@ -135,7 +140,7 @@ impl PoisonFlag {
 
 impl GroupCommit {
     /// Starts the flusher for a sled database stored in `dir`.
-    pub fn start(db: sled::Db, dir: &Path) -> std::io::Result<GroupCommit> {
+    pub fn start(db: sled::Db, dir: &Path, last_seq: u64) -> std::io::Result<GroupCommit> {
         let log = File::open(dir.join("db"))?;
         // The directory entry of the log file must itself be durable once.
         File::open(dir)?.sync_all()?;
@@ -143,8 +148,12 @@ impl GroupCommit {
         let stats = Arc::new(SyncStats::default());
         let poisoned = Arc::new(PoisonFlag::default());
         let in_flight = Arc::new(AtomicUsize::new(0));
+        let committed_seq = Arc::new(AtomicU64::new(last_seq));
+        let (durable_seq, _) = tokio::sync::watch::channel(last_seq);
         let mut flusher = Flusher {
             in_flight: in_flight.clone(),
+            committed_seq: committed_seq.clone(),
+            durable_seq: durable_seq.clone(),
             db,
             log,
             blobs: dir.join("blobs"),
@@ -160,6 +169,8 @@ impl GroupCommit {
             stats,
             poisoned,
             in_flight,
+            committed_seq,
+            durable_seq,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -168,6 +179,16 @@ impl GroupCommit {
     pub fn begin_write(&self) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(self.in_flight.clone())
+    }
+
+    /// Records that events up to `seq` are committed in memory.
+    pub fn committed(&self, seq: u64) {
+        self.committed_seq.fetch_max(seq, Ordering::AcqRel);
+    }
+
+    /// Watches the highest sequence number known to be durable.
+    pub fn watch_durable(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.durable_seq.subscribe()
     }
 
     /// Queues an async waiter for the next sync.
@@ -238,6 +259,8 @@ struct Flusher {
     stats: Arc<SyncStats>,
     poisoned: Arc<PoisonFlag>,
     in_flight: Arc<AtomicUsize>,
+    committed_seq: Arc<AtomicU64>,
+    durable_seq: tokio::sync::watch::Sender<u64>,
 }
 
 impl Flusher {
@@ -255,6 +278,8 @@ impl Flusher {
                 thread::sleep(Duration::from_micros(20));
             }
             batch.extend(queue.try_iter());
+            // Everything committed before the flush starts is covered by it.
+            let covered = self.committed_seq.load(Ordering::Acquire);
             let result = self.poisoned.check().and_then(|()| {
                 self.sync().map_err(|e| {
                     let reason = e.to_string();
@@ -263,6 +288,13 @@ impl Flusher {
                     SyncError::Failed(reason)
                 })
             });
+            if result.is_ok() {
+                self.durable_seq.send_if_modified(|durable| {
+                    let advanced = covered > *durable;
+                    *durable = (*durable).max(covered);
+                    advanced
+                });
+            }
             self.stats.syncs.fetch_add(1, Ordering::Relaxed);
             self.stats.waiters.fetch_add(batch.len() as u64, Ordering::Relaxed);
             for waiter in batch {

@@ -8,6 +8,8 @@
 //! | `case_events` | case id (16) ++ seq (u64 BE)          | empty            |
 //! | `idempotency` | station ++ 0x00 ++ Idempotency-Key    | `IdempotencyRecord` |
 //! | `outbox`      | sink name ++ 0x00 ++ seq (u64 BE)     | `OutboxEntry`    |
+//! | `settled`     | sink name ++ 0x00 ++ seq (u64 BE)     | `SettledRecord`  |
+//! | `dead_letters`| sink name ++ 0x00 ++ seq (u64 BE)     | `DeadLetter`     |
 //! | `tokens`      | token id                              | `TokenRecord`    |
 //! | `meta`        | ASCII name                            | `MetaRecord`     |
 //!
@@ -54,6 +56,13 @@ pub fn outbox(sink: &str, seq: u64) -> Vec<u8> {
     let mut out = outbox_prefix(sink);
     out.extend_from_slice(&seq.to_be_bytes());
     out
+}
+
+/// Splits an outbox-style key back into sink name and sequence number.
+pub fn split_outbox(key: &[u8]) -> Option<(&str, u64)> {
+    let at = key.iter().position(|&b| b == 0)?;
+    let sink = std::str::from_utf8(&key[..at]).ok()?;
+    Some((sink, seq_from(&key[at + 1..])?))
 }
 
 pub const META_SCHEMA: &[u8] = b"schema_version";

@@ -5,7 +5,10 @@
 //! `events` (the log, keyed by sequence), `cases` (projection of each case, rebuilt by the
 //! domain's `apply`), `case_events` (index: a case's event sequence numbers), `idempotency` (first
 //! answer per station and Idempotency-Key), `outbox` (one entry per event per sink that wants it),
-//! `tokens` (station tokens, hashed) and `meta` (schema version, site). Key layout: `keys.rs`.
+//! `settled` (entries delivered or discarded), `dead_letters` (entries a sink rejected, with the
+//! reason), `tokens` (station tokens, hashed) and `meta` (schema version, site). An outbox entry
+//! lives in exactly one of `outbox`, `dead_letters` and `settled`; moves between them are
+//! transactions (`outbox.rs`). Key layout: `keys.rs`.
 //! Value encoding: `encoding.rs` (MessagePack with named fields in a versioned envelope).
 //!
 //! # Write path
@@ -31,6 +34,7 @@
 mod durability;
 pub mod encoding;
 mod keys;
+mod outbox;
 pub mod records;
 
 use std::path::{Path, PathBuf};
@@ -41,7 +45,8 @@ use sled::Transactional;
 
 pub use durability::{InFlight, SyncError, SyncStats, TaskTicket, ThreadTicket};
 pub use encoding::DecodeError;
-pub use records::{DeliveryState, EventRecord, IdempotencyRecord, OutboxEntry, TokenRecord};
+pub use outbox::{DeliveryStatus, SinkCounts};
+pub use records::{DeadLetter, DeliveryState, EventRecord, IdempotencyRecord, OutboxEntry, SettledRecord, TokenRecord};
 
 use crate::domain::{Case, CaseId, SiteId, StationId, TokenId};
 use durability::GroupCommit;
@@ -147,6 +152,8 @@ struct Inner {
     case_events: sled::Tree,
     idempotency: sled::Tree,
     outbox: sled::Tree,
+    settled: sled::Tree,
+    dead_letters: sled::Tree,
     tokens: sled::Tree,
     /// Serialises writers; holds the last sequence number handed out.
     writer: Mutex<u64>,
@@ -179,7 +186,7 @@ impl Store {
             Some((key, _)) => keys::seq_from(&key).unwrap_or(0),
             None => 0,
         };
-        let commit = GroupCommit::start(db.clone(), dir).map_err(|e| StoreError::Open {
+        let commit = GroupCommit::start(db.clone(), dir, last_seq).map_err(|e| StoreError::Open {
             dir: dir.to_owned(),
             reason: e.to_string(),
         })?;
@@ -189,6 +196,8 @@ impl Store {
             case_events: open("case_events")?,
             idempotency: open("idempotency")?,
             outbox: open("outbox")?,
+            settled: open("settled")?,
+            dead_letters: open("dead_letters")?,
             tokens: open("tokens")?,
             events,
             db,
@@ -261,7 +270,7 @@ impl Store {
             .sinks
             .iter()
             .map(|sink| {
-                let entry = OutboxEntry::new(seq, commit.event.id, commit.event.case_id);
+                let entry = OutboxEntry::new(seq, commit.event.id, commit.event.case_id, commit.event.recorded_at_ms);
                 (keys::outbox(sink, seq), encode(&entry))
             })
             .collect();
@@ -288,6 +297,7 @@ impl Store {
                 TransactionError::Abort(()) => unreachable!("the transaction never aborts"),
             })?;
         *last_seq = seq;
+        inner.commit.committed(seq);
         Ok(Recorded::Appended {
             seq,
             status: commit.status,
@@ -491,6 +501,8 @@ impl Store {
             ("case_events", i.case_events.len()),
             ("idempotency", i.idempotency.len()),
             ("outbox", i.outbox.len()),
+            ("settled", i.settled.len()),
+            ("dead_letters", i.dead_letters.len()),
             ("tokens", i.tokens.len()),
         ]
     }

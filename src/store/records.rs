@@ -4,6 +4,8 @@
 //! optional field (`#[serde(default)]`) is compatible in both directions; anything else bumps the
 //! record's `VERSION` and teaches `encoding::decode` callers to read the old layout.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::encoding::Versioned;
@@ -65,10 +67,17 @@ pub struct OutboxEntry {
     pub last_error: Option<String>,
     /// For sinks whose delivery is several remote calls: the last step known to be done.
     pub step: u32,
+    /// Remote references learnt on the way (for Odoo: the picking or scrap id), kept across
+    /// retries, restarts and dead-letter replays so that no step is ever done twice.
+    #[serde(default)]
+    pub refs: BTreeMap<String, i64>,
+    /// When the event was recorded (Unix ms), for the oldest-pending age.
+    #[serde(default)]
+    pub created_at_ms: u64,
 }
 
 impl OutboxEntry {
-    pub fn new(seq: u64, event_id: EventId, case_id: CaseId) -> Self {
+    pub fn new(seq: u64, event_id: EventId, case_id: CaseId, created_at_ms: u64) -> Self {
         OutboxEntry {
             seq,
             event_id,
@@ -78,6 +87,8 @@ impl OutboxEntry {
             next_attempt_at_ms: 0,
             last_error: None,
             step: 0,
+            refs: BTreeMap::new(),
+            created_at_ms,
         }
     }
 }
@@ -93,6 +104,38 @@ pub enum DeliveryState {
     Pending,
     Delivered,
     DeadLettered,
+    /// An operator gave up on a dead letter; the effect was never made by us.
+    Discarded,
+}
+
+/// An entry that left the outbox for good (delivered or discarded), kept for the case view and
+/// the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettledRecord {
+    pub entry: OutboxEntry,
+    pub settled_at_ms: u64,
+    /// Why it was discarded, or the last note before delivery.
+    pub note: Option<String>,
+}
+
+impl Versioned for SettledRecord {
+    const VERSION: u16 = 1;
+    const NAME: &'static str = "settled entry";
+}
+
+/// An entry the sink rejected: kept with the reason until an operator replays or discards it.
+/// The event itself stays in `events`; the entry keeps its step and references so a replay
+/// resumes where the delivery stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub entry: OutboxEntry,
+    pub reason: String,
+    pub dead_at_ms: u64,
+}
+
+impl Versioned for DeadLetter {
+    const VERSION: u16 = 1;
+    const NAME: &'static str = "dead letter";
 }
 
 /// A station token. Only the SHA-256 of the secret is kept; the secret is shown once at creation.

@@ -110,6 +110,7 @@ pub async fn spawn_app() -> TestApp {
     config.sinks.push(SinkConfig {
         name: SinkName::parse(SINK).expect("a sink name"),
         kind: SinkKind::Odoo,
+        odoo: None,
     });
 
     let app = App::build(&config).await.expect("the app builds");

@@ -26,10 +26,12 @@ pub fn sinks() -> Vec<SinkConfig> {
         SinkConfig {
             name: SinkName::parse("odoo").unwrap(),
             kind: SinkKind::Odoo,
+            odoo: None,
         },
         SinkConfig {
             name: SinkName::parse("nats").unwrap(),
             kind: SinkKind::Nats,
+            odoo: None,
         },
     ]
 }
