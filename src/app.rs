@@ -10,8 +10,11 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::delivery::{self, DispatcherOptions, SinkHandle};
 use crate::http::{self, AppState, Limits};
 use crate::ingest::Ingest;
+use crate::sinks::odoo::OdooSink;
+use crate::sinks::SinkKind;
 use crate::store::{Store, StoreOptions};
 
 /// Longest time in-flight requests get to finish after a shutdown signal.
@@ -24,6 +27,7 @@ pub struct App {
     state: AppState,
     store: Store,
     limits: Limits,
+    dispatchers: Vec<(SinkHandle, tokio::task::JoinHandle<()>)>,
 }
 
 impl App {
@@ -41,7 +45,9 @@ impl App {
             config.policy.policy(),
             config.sinks.clone(),
         );
-        let state = AppState::new(ingest, config.sinks.clone());
+        let dispatchers = start_dispatchers(config, &store)?;
+        let handles = dispatchers.iter().map(|(h, _)| h.clone()).collect();
+        let state = AppState::new(ingest, config.sinks.clone(), handles);
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
@@ -54,6 +60,7 @@ impl App {
             state,
             store,
             limits,
+            dispatchers,
         })
     }
 
@@ -72,6 +79,7 @@ impl App {
             state,
             store,
             limits,
+            dispatchers,
         } = self;
         let router = http::router(state.clone(), limits);
         let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
@@ -95,6 +103,15 @@ impl App {
                 server.abort();
             }
         }
+        // Deliveries finish the remote call they are in and record it; then the store closes.
+        for (handle, _) in &dispatchers {
+            handle.shutdown();
+        }
+        for (handle, task) in dispatchers {
+            if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
+                tracing::warn!(sink = %handle.name, "Dispatcher did not stop in time.");
+            }
+        }
         let closing = store.clone();
         tokio::task::spawn_blocking(move || closing.close())
             .await
@@ -102,6 +119,28 @@ impl App {
         tracing::info!("Store flushed; bye.");
         Ok(())
     }
+}
+
+/// Starts one dispatcher per configured sink.
+fn start_dispatchers(config: &Config, store: &Store) -> anyhow::Result<Vec<(SinkHandle, tokio::task::JoinHandle<()>)>> {
+    let options = DispatcherOptions {
+        concurrency: config.delivery.concurrency as usize,
+        ..DispatcherOptions::default()
+    };
+    let mut out = Vec::new();
+    for sink in &config.sinks {
+        let name = sink.name.as_str().to_owned();
+        match (sink.kind, &sink.odoo) {
+            (SinkKind::Odoo, Some(odoo)) => {
+                let odoo = OdooSink::new(odoo.clone(), config.site.clone())
+                    .map_err(|e| anyhow::anyhow!("sink `{name}`: {e}"))?;
+                out.push(delivery::spawn(name, odoo, store.clone(), options.clone()));
+            }
+            // Config validation refuses these; keep the compiler's exhaustiveness honest.
+            (kind, _) => anyhow::bail!("sink `{name}`: kind {kind:?} cannot be started"),
+        }
+    }
+    Ok(out)
 }
 
 /// Opens the configured store, checking its site.

@@ -33,7 +33,23 @@ pub struct Config {
     #[serde(default)]
     pub policy: PolicyConfig,
     #[serde(default)]
+    pub delivery: DeliveryConfig,
+    #[serde(default)]
     pub sinks: Vec<SinkConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Deliveries running at once per sink (different cases; one case is always in order).
+    #[serde(deserialize_with = "in_range::<_, 1, 64>")]
+    pub concurrency: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig { concurrency: 4 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -208,6 +224,31 @@ impl Config {
                     message: format!("sink name `{}` is used twice; names must be unique", sink.name),
                 });
             }
+            match (sink.kind, &sink.odoo) {
+                (SinkKind::Odoo, Some(odoo)) => odoo.validate().map_err(|(key, message)| ConfigError::Invalid {
+                    key: format!("sinks[{i}].odoo.{key}"),
+                    message,
+                })?,
+                (SinkKind::Odoo, None) => {
+                    return Err(ConfigError::Invalid {
+                        key: format!("sinks[{i}].odoo"),
+                        message: "a sink of kind `odoo` needs a [sinks.odoo] table (url, database, login, secret)"
+                            .into(),
+                    })
+                }
+                (_, Some(_)) => {
+                    return Err(ConfigError::Invalid {
+                        key: format!("sinks[{i}].odoo"),
+                        message: "only a sink of kind `odoo` takes a [sinks.odoo] table".into(),
+                    })
+                }
+                (kind @ (SinkKind::Refund | SinkKind::Nats), None) => {
+                    return Err(ConfigError::Invalid {
+                        key: format!("sinks[{i}].kind"),
+                        message: format!("the `{kind:?}` sink is not available in this version; use `odoo`"),
+                    })
+                }
+            }
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| ConfigError::Invalid {
             key: "log.level".into(),
@@ -316,6 +357,7 @@ mod tests {
         assert_eq!(config.store, StoreConfig::default());
         assert_eq!(config.log, LogConfig::default());
         assert_eq!(config.policy, PolicyConfig::default());
+        assert_eq!(config.delivery, DeliveryConfig::default());
         assert_eq!(config.site.as_str(), "site-1");
         assert!(config.sinks.is_empty());
     }
@@ -339,13 +381,30 @@ mod tests {
         assert!(err.to_string().contains("line 1"), "{err}");
     }
 
+    const ODOO: &str =
+        "[sinks.odoo]\nurl = \"http://127.0.0.1:8069\"\ndatabase = \"d\"\nlogin = \"a\"\nsecret_env = \"X\"\n";
+
     #[test]
     fn duplicate_sink_names_are_refused() {
-        let err = load_text(
-            "site = \"s\"\n[[sinks]]\nname = \"odoo\"\nkind = \"odoo\"\n[[sinks]]\nname = \"odoo\"\nkind = \"nats\"\n",
-        )
-        .unwrap_err();
+        let text = format!("site = \"s\"\n[[sinks]]\nname = \"odoo\"\nkind = \"odoo\"\n{ODOO}[[sinks]]\nname = \"odoo\"\nkind = \"odoo\"\n{ODOO}");
+        let err = load_text(&text).unwrap_err();
         assert!(err.to_string().contains("sinks[1].name"), "{err}");
+    }
+
+    #[test]
+    fn an_odoo_sink_is_validated_naming_the_key() {
+        let ok = format!("site = \"s\"\n[[sinks]]\nname = \"odoo\"\nkind = \"odoo\"\n{ODOO}");
+        let config = load_text(&ok).unwrap();
+        assert_eq!(config.sinks[0].odoo.as_ref().unwrap().database, "d");
+        let err = load_text("site = \"s\"\n[[sinks]]\nname = \"odoo\"\nkind = \"odoo\"\n").unwrap_err();
+        assert!(err.to_string().contains("sinks[0].odoo"), "{err}");
+        let bad_url = ok.replace("http://127.0.0.1:8069", "ftp://x");
+        assert!(load_text(&bad_url)
+            .unwrap_err()
+            .to_string()
+            .contains("sinks[0].odoo.url"));
+        let typo = ok.replace("database", "databse");
+        assert!(load_text(&typo).unwrap_err().to_string().contains("databse"));
     }
 
     #[test]

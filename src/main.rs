@@ -39,6 +39,51 @@ enum Cmd {
         #[command(subcommand)]
         command: TokenCmd,
     },
+    /// Delivery status per sink (offline: stop the server first, or use GET /v1/outbox).
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCmd,
+    },
+    /// Entries a sink rejected (offline: stop the server first, or use /v1/dead-letters).
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLetterCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxCmd {
+    /// Pending entries, oldest pending age and dead letters per configured sink.
+    Status {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLetterCmd {
+    /// List dead letters with their reasons.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Put a dead letter back in the outbox (it keeps its step, so no effect is repeated).
+    Replay {
+        #[command(flatten)]
+        common: Common,
+        /// `<sink>:<seq>` as `dead-letters list` shows it.
+        id: String,
+    },
+    /// Give up on a dead letter; the case's later entries then proceed.
+    Discard {
+        #[command(flatten)]
+        common: Common,
+        /// `<sink>:<seq>` as `dead-letters list` shows it.
+        id: String,
+        /// Why (kept in the audit trail).
+        #[arg(long)]
+        note: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -120,7 +165,87 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Token { command } => token(command),
+        Cmd::Outbox {
+            command: OutboxCmd::Status { common },
+        } => outbox_status(&common),
+        Cmd::DeadLetters { command } => dead_letters(command),
     }
+}
+
+fn outbox_status(common: &Common) -> anyhow::Result<()> {
+    let config = load(common, None)?;
+    let store = open_offline(common)?;
+    let now = ingest::now_ms();
+    println!(
+        "{:<16} {:>9} {:>14} {:>12}",
+        "sink", "pending", "oldest_age_s", "dead_letters"
+    );
+    for sink in &config.sinks {
+        let counts = store.sink_counts(sink.name.as_str())?;
+        let age = counts
+            .oldest_pending_ms
+            .map_or("-".to_owned(), |at| (now.saturating_sub(at) / 1000).to_string());
+        println!(
+            "{:<16} {:>9} {:>14} {:>12}",
+            sink.name, counts.pending, age, counts.dead_letters
+        );
+    }
+    if config.sinks.is_empty() {
+        println!("(no sinks configured)");
+    }
+    Ok(())
+}
+
+fn dead_letters(command: DeadLetterCmd) -> anyhow::Result<()> {
+    let parse = |id: &str| -> anyhow::Result<(String, u64)> {
+        let (sink, seq) = id
+            .split_once(':')
+            .ok_or_else(|| anyhow::anyhow!("expected <sink>:<seq>, found `{id}`"))?;
+        Ok((
+            sink.to_owned(),
+            seq.parse()
+                .map_err(|_| anyhow::anyhow!("expected <sink>:<seq>, found `{id}`"))?,
+        ))
+    };
+    match command {
+        DeadLetterCmd::List { common } => {
+            let store = open_offline(&common)?;
+            let letters = store.dead_letters(None)?;
+            if letters.is_empty() {
+                println!("no dead letters");
+            }
+            for (sink, letter) in letters {
+                println!(
+                    "{sink}:{}  case {}  event {}  attempts {}  step {}  reason: {}",
+                    letter.entry.seq,
+                    letter.entry.case_id,
+                    letter.entry.event_id,
+                    letter.entry.attempts,
+                    letter.entry.step,
+                    letter.reason
+                );
+            }
+        }
+        DeadLetterCmd::Replay { common, id } => {
+            let (sink, seq) = parse(&id)?;
+            let store = open_offline(&common)?;
+            if !store.replay_dead_letter(&sink, seq)? {
+                anyhow::bail!("{id} is not a dead letter; `returns-edge dead-letters list` shows them");
+            }
+            store.close()?;
+            println!("{id} is back in the outbox; it is delivered when the server runs");
+        }
+        DeadLetterCmd::Discard { common, id, note } => {
+            let (sink, seq) = parse(&id)?;
+            let store = open_offline(&common)?;
+            if !store.discard_dead_letter(&sink, seq, &format!("by the CLI: {note}"), ingest::now_ms())? {
+                anyhow::bail!("{id} is not a dead letter; `returns-edge dead-letters list` shows them");
+            }
+            store.close()?;
+            println!("{id} discarded");
+        }
+    }
+    Ok(())
 }
 
 fn token(command: TokenCmd) -> anyhow::Result<()> {

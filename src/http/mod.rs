@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 mod health;
 pub mod openapi;
+pub mod operators;
 pub mod reads;
 pub mod writes;
 
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -25,6 +26,7 @@ use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::SinkConfig;
+use crate::delivery::SinkHandle;
 use crate::ingest::Ingest;
 
 /// Shared state of all handlers. Cheap to clone.
@@ -32,17 +34,24 @@ use crate::ingest::Ingest;
 pub struct AppState {
     pub ingest: Ingest,
     pub sinks: Arc<Vec<SinkConfig>>,
+    /// Running dispatchers, for the outbox status and to reload after operator actions.
+    pub dispatchers: Arc<Vec<SinkHandle>>,
     /// Set on shutdown: writes are refused with 503 while in-flight ones finish.
     draining: Arc<AtomicBool>,
 }
 
 impl AppState {
-    pub fn new(ingest: Ingest, sinks: Vec<SinkConfig>) -> Self {
+    pub fn new(ingest: Ingest, sinks: Vec<SinkConfig>, dispatchers: Vec<SinkHandle>) -> Self {
         AppState {
             ingest,
             sinks: Arc::new(sinks),
+            dispatchers: Arc::new(dispatchers),
             draining: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    pub fn dispatcher(&self, sink: &str) -> Option<&SinkHandle> {
+        self.dispatchers.iter().find(|h| h.name == sink)
     }
 
     pub fn draining(&self) -> bool {
@@ -73,6 +82,10 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/v1/cases/{case_id}/flag-clearances", post(writes::clear_flag))
         .route("/v1/cases/{case_id}/close", post(writes::close))
         .route("/v1/events", get(reads::list_events))
+        .route("/v1/outbox", get(operators::outbox))
+        .route("/v1/dead-letters", get(operators::list_dead_letters))
+        .route("/v1/dead-letters/{id}/replay", post(operators::replay_dead_letter))
+        .route("/v1/dead-letters/{id}", delete(operators::discard_dead_letter))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::serve))

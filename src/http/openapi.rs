@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, reads, writes};
+use super::{health, operators, reads, writes};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -13,6 +13,7 @@ use super::{health, reads, writes};
     paths(
         writes::receive_parcel, writes::inspect, writes::dispose, writes::clear_flag, writes::close,
         reads::get_case, reads::list_cases, reads::list_events,
+        operators::outbox, operators::list_dead_letters, operators::replay_dead_letter, operators::discard_dead_letter,
         health::healthz, health::readyz, serve,
     ),
     components(schemas(
@@ -20,6 +21,7 @@ use super::{health, reads, writes};
         writes::FlagClearanceRequest, writes::CloseRequest, writes::WriteAnswer,
         reads::CaseView, reads::LineView, reads::FlagView, reads::EventView, reads::DeliveryView,
         reads::CaseSummary, reads::CasePage, reads::EventPage,
+        operators::OutboxView, operators::SinkView, operators::DeadLetterView,
     )),
     modifiers(&StationToken),
 )]

@@ -76,7 +76,7 @@ pub struct DeliveryView {
     pub sink: String,
     pub seq: u64,
     pub event_id: String,
-    /// pending, delivered or dead_lettered.
+    /// pending, delivered, dead_lettered or discarded.
     pub state: String,
     pub attempts: u32,
     pub last_error: Option<String>,
@@ -144,14 +144,14 @@ pub async fn get_case(
         let mut delivery = Vec::new();
         for event in &events {
             for sink in &sinks {
-                if let Some(entry) = store.outbox_entry(sink, event.seq)? {
+                if let Some(status) = store.delivery_status(sink, event.seq)? {
                     delivery.push(DeliveryView {
                         sink: sink.clone(),
-                        seq: entry.seq,
-                        event_id: entry.event_id.to_string(),
-                        state: enum_text(&entry.state),
-                        attempts: entry.attempts,
-                        last_error: entry.last_error,
+                        seq: status.entry.seq,
+                        event_id: status.entry.event_id.to_string(),
+                        state: enum_text(&status.state),
+                        attempts: status.entry.attempts,
+                        last_error: status.reason.or(status.entry.last_error),
                     });
                 }
             }

@@ -705,8 +705,13 @@ impl OdooSink {
 
 impl Sink for OdooSink {
     fn batch_key(&self, job: &Job) -> Option<String> {
-        match job.event.event {
-            CaseEvent::ItemDisposed { disposition, .. } if disposition != Disposition::Scrap => Some("transfer".into()),
+        // Unexpected parcels and dispositions are pickings we create: they batch together. RMA
+        // receipts work on an existing picking and scraps on `stock.scrap`: one at a time.
+        match &job.event.event {
+            CaseEvent::ParcelReceived { rma: None, .. } => Some("transfer".into()),
+            CaseEvent::ItemDisposed { disposition, .. } if *disposition != Disposition::Scrap => {
+                Some("transfer".into())
+            }
             _ => None,
         }
     }
