@@ -107,10 +107,17 @@ pub async fn spawn_app() -> TestApp {
     let mut config = Config::load(None, [], &FlagOverrides::default()).expect("the embedded defaults load");
     config.server.listen = "127.0.0.1:0".parse().expect("a socket address");
     config.store.data_dir = dir.path().join("store");
+    // An Odoo nobody answers at: the WAN is down, entries wait in the outbox as `pending`.
+    let secret = dir.path().join("odoo-secret");
+    std::fs::write(&secret, "unused").expect("write the secret file");
+    let odoo = format!(
+        "url = \"http://127.0.0.1:1\"\ndatabase = \"db\"\nlogin = \"edge\"\nsecret_file = \"{}\"\n",
+        secret.display()
+    );
     config.sinks.push(SinkConfig {
         name: SinkName::parse(SINK).expect("a sink name"),
         kind: SinkKind::Odoo,
-        odoo: None,
+        odoo: Some(toml::from_str(&odoo).expect("an odoo sink config")),
     });
 
     let app = App::build(&config).await.expect("the app builds");
