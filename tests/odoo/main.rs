@@ -94,6 +94,42 @@ async fn a_partial_return_cancels_the_rest_when_configured() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_return_is_created_from_the_original_delivery_when_configured_even_after_a_lost_answer() {
+    for lost in [
+        None,
+        Some(("stock.return.picking", "create_returns")),
+        Some(("stock.picking", "write")),
+    ] {
+        let mut rig = rig("rma_from_delivery = true\n").await;
+        let delivery = rig.odoo.ids().deliveries[0].clone();
+        if let Some((model, method)) = lost {
+            rig.odoo.inject(Fault {
+                matcher: CallMatcher::call(model, method).once(),
+                kind: FaultKind::CommitThenDrop,
+            });
+        }
+        let (_, seq) = rig
+            .receive(Some(&delivery.sale_order_name), &[(CABINET, 4), (BOX, 2)])
+            .await;
+        rig.delivered(&[seq]).await;
+        let returns: Vec<_> = rig
+            .odoo
+            .pickings()
+            .into_iter()
+            .filter(|p| p.return_id == Some(delivery.picking_id))
+            .collect();
+        assert_eq!(returns.len(), 1, "{lost:?}: exactly one return: {returns:?}");
+        assert!(done(&returns[0]), "{lost:?}");
+        assert_eq!(returns[0].origin.as_deref(), Some(delivery.sale_order_name.as_str()));
+        assert_eq!(
+            rig.odoo
+                .quant(rig.odoo.ids().large_cabinet, rig.odoo.ids().returns_location.unwrap()),
+            4.0
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parcel_for_an_unknown_rma_is_dead_lettered_with_the_reason() {
     let mut rig = rig("").await;
     let (_, seq) = rig.receive(Some("RMA-NOPE"), &[(CABINET, 1)]).await;

@@ -41,6 +41,11 @@ pub struct OdooConfig {
     /// Field of `stock.picking` holding the RMA / return reference a parcel names.
     #[serde(default = "defaults::rma_field")]
     pub rma_field: String,
+    /// When no open return picking carries the RMA reference, create the return from the done
+    /// delivery whose `origin` (the sale order) or `name` is that reference, with Odoo's
+    /// `stock.return.picking` wizard.
+    #[serde(default)]
+    pub rma_from_delivery: bool,
     /// What to do when Odoo says there is not enough stock to scrap.
     #[serde(default)]
     pub scrap_insufficient: ScrapInsufficient,

@@ -232,11 +232,18 @@ impl OdooSink {
                 ["state", "not in", ["done", "cancel"]],
             ]);
             let found = odoo!(self.client.search_read("stock.picking", domain, &["id", "state"]).await);
-            let Some(id) = found.iter().filter_map(|r| r.get("id").and_then(Value::as_i64)).min() else {
-                return Outcome::reject(format!(
-                    "no open return picking in Odoo for RMA `{rma}` (searched stock.picking {} = `{rma}`)",
-                    self.config.rma_field
-                ));
+            let id = match found.iter().filter_map(|r| r.get("id").and_then(Value::as_i64)).min() {
+                Some(id) => id,
+                None if self.config.rma_from_delivery => match self.return_from_delivery(rma).await {
+                    Ok(id) => id,
+                    Err(outcome) => return outcome,
+                },
+                None => {
+                    return Outcome::reject(format!(
+                        "no open return picking in Odoo for RMA `{rma}` (searched stock.picking {} = `{rma}`)",
+                        self.config.rma_field
+                    ))
+                }
             };
             job.entry.refs.insert(PICKING.into(), id);
             job.entry.step = 1;
@@ -273,6 +280,99 @@ impl OdooSink {
                 .await
         );
         self.answer_wizard(answer, picking).await
+    }
+
+    /// Creates the return picking of the done delivery named by `rma` (its sale order or its
+    /// name) with Odoo's return wizard, and tags it with the RMA so later parcels find it. A return
+    /// already open for that delivery (made by an attempt whose answer was lost before the tag was
+    /// written) is reused, never doubled: Odoo links it with `return_id`.
+    async fn return_from_delivery(&self, rma: &str) -> Result<i64, Outcome> {
+        let outgoing = |field: &str| {
+            json!([
+                [field, "=", rma],
+                ["picking_type_code", "=", "outgoing"],
+                ["state", "=", "done"]
+            ])
+        };
+        let mut deliveries = self
+            .client
+            .search_read("stock.picking", outgoing("origin"), &["id"])
+            .await
+            .map_err(|e| e.outcome())?;
+        if deliveries.is_empty() {
+            deliveries = self
+                .client
+                .search_read("stock.picking", outgoing("name"), &["id"])
+                .await
+                .map_err(|e| e.outcome())?;
+        }
+        let Some(delivery) = deliveries
+            .iter()
+            .filter_map(|r| r.get("id").and_then(Value::as_i64))
+            .min()
+        else {
+            return Err(Outcome::reject(format!(
+                "no open return picking and no done delivery in Odoo for RMA `{rma}` (searched origin and name)"
+            )));
+        };
+        let open = json!([["return_id", "=", delivery], ["state", "not in", ["done", "cancel"]]]);
+        let existing = self
+            .client
+            .search_read("stock.picking", open, &["id"])
+            .await
+            .map_err(|e| e.outcome())?;
+        let picking = match existing
+            .iter()
+            .filter_map(|r| r.get("id").and_then(Value::as_i64))
+            .min()
+        {
+            Some(id) => id,
+            None => {
+                let mapping = self.mapping().await?;
+                // The wizard takes its lines from the delivery named in the context; putting the
+                // location in the create values would suppress them (transcript 04): write it after.
+                let context = json!({"active_id": delivery, "active_ids": [delivery], "active_model": "stock.picking"});
+                let created = self
+                    .client
+                    .call(
+                        super::rpc::Call::new("stock.return.picking", "create")
+                            .arg("vals_list", json!([{}]))
+                            .context(context.clone()),
+                    )
+                    .await
+                    .map_err(|e| e.outcome())?;
+                let wizard = match created {
+                    Value::Array(ids) => ids.first().and_then(Value::as_i64).unwrap_or_default(),
+                    other => other.as_i64().unwrap_or_default(),
+                };
+                self.client
+                    .write(
+                        "stock.return.picking",
+                        &[wizard],
+                        json!({"location_id": mapping.returns}),
+                    )
+                    .await
+                    .map_err(|e| e.outcome())?;
+                let action = self
+                    .client
+                    .method("stock.return.picking", "create_returns", &[wizard], Some(context))
+                    .await
+                    .map_err(|e| e.outcome())?;
+                action
+                    .get("res_id")
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| Outcome::retry(format!("the return wizard answered without a picking: {action}")))?
+            }
+        };
+        self.client
+            .write(
+                "stock.picking",
+                &[picking],
+                json!({ self.config.rma_field.as_str(): rma }),
+            )
+            .await
+            .map_err(|e| e.outcome())?;
+        Ok(picking)
     }
 
     /// Writes `quantity`/`picked` on the return picking's moves from what the parcel holds.
