@@ -224,7 +224,19 @@ impl OdooSink {
             let mut locks = self.rma_locks.lock().unwrap_or_else(|p| p.into_inner());
             locks.entry(rma.to_owned()).or_default().clone()
         };
-        let _serial = lock.lock().await;
+        let outcome = {
+            let _serial = lock.lock().await;
+            self.receive_rma_locked(job, progress, rma).await
+        };
+        // Forget the lock once nobody else waits on it, so the map does not grow with every RMA.
+        let mut locks = self.rma_locks.lock().unwrap_or_else(|p| p.into_inner());
+        if Arc::strong_count(&lock) == 2 {
+            locks.remove(rma);
+        }
+        outcome
+    }
+
+    async fn receive_rma_locked(&self, job: &mut Job, progress: &Progress, rma: &str) -> Outcome {
         if !job.entry.refs.contains_key(PICKING) {
             let domain = json!([
                 [self.config.rma_field, "=", rma],
