@@ -372,3 +372,34 @@ async fn a_sink_wide_failure_pauses_the_sink_until_a_probe_succeeds() {
         .await;
     assert!(rig.handle.status().paused.is_none());
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_outage_of_days_drains_by_itself_once_the_sink_is_back() {
+    let mut rig = rig(Duration::ZERO).await;
+    rig.sink
+        .then(rig.next_seq(), [Outcome::pause("Odoo unreachable: connection refused")]);
+    let (_, first) = rig.receive().await;
+    rig.paused().await;
+    let mut backlog = vec![first];
+    for _ in 0..20 {
+        backlog.push(rig.receive().await.1);
+    }
+    // Three days of virtual time, an hour at a time; the probe keeps failing meanwhile.
+    for _ in 0..72 {
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        let _ = tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(1))).await;
+    }
+    assert!(rig.handle.status().paused.is_some());
+    assert_eq!(rig.sink.delivered().len(), 0);
+    assert_eq!(
+        rig.ingest.store().dead_letters(None).unwrap().len(),
+        0,
+        "an outage never dead-letters"
+    );
+    rig.sink.probe_ok.store(true, Ordering::SeqCst);
+    rig.until("the whole backlog delivered", |s| s.delivered().len() == backlog.len())
+        .await;
+    for seq in backlog {
+        assert_eq!(rig.state(seq), DeliveryState::Delivered);
+    }
+}
