@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::delivery::{self, DispatcherOptions, SinkHandle};
+use crate::devices::DeviceHub;
 use crate::http::{self, AppState, Limits};
 use crate::ingest::Ingest;
 use crate::sinks::odoo::OdooSink;
@@ -51,6 +52,12 @@ impl App {
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
+        // After the bind, so that a failed start leaves no device threads behind.
+        let state = if config.devices.is_empty() {
+            state
+        } else {
+            state.with_devices(DeviceHub::start(&config.devices, &config.device_settings)?)
+        };
         let limits = Limits {
             max_body_bytes: config.server.max_body_bytes as usize,
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
@@ -88,6 +95,8 @@ impl App {
             shutdown.await;
             tracing::info!("Shutdown requested: refusing new writes, finishing in-flight requests.");
             draining.start_draining();
+            // Live streams never end by themselves; end them so they do not hold up the drain.
+            draining.devices.close_streams();
             let _ = drained_tx.send(());
         };
         let server = axum::serve(listener, router).with_graceful_shutdown(signal);
@@ -112,6 +121,10 @@ impl App {
                 tracing::warn!(sink = %handle.name, "Dispatcher did not stop in time.");
             }
         }
+        let devices = state.devices.clone();
+        tokio::task::spawn_blocking(move || devices.shutdown())
+            .await
+            .context("device shutdown task failed")?;
         let closing = store.clone();
         tokio::task::spawn_blocking(move || closing.close())
             .await

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
-use crate::domain::{Disposition, Policy, SiteId};
+use crate::domain::{Disposition, Policy, ScaleId, SiteId, StationId};
 use crate::sinks::{SinkKind, SinkName};
 
 /// The embedded defaults, also shipped as `config/returns-edge.toml`.
@@ -36,6 +36,67 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     #[serde(default)]
     pub sinks: Vec<SinkConfig>,
+    /// Scanners and scales attached to stations (`[[devices]]`); none by default.
+    #[serde(default)]
+    pub devices: Vec<DeviceEntry>,
+    #[serde(default)]
+    pub device_settings: DeviceSettings,
+}
+
+/// One device (`[[devices]]`): the firmware-bridge device settings plus the station it belongs to.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceEntry {
+    /// Names the device in events, in `GET /v1/devices` and in a receipt's `scale`.
+    pub id: firmware_bridge::DeviceId,
+    /// The station whose live stream gets this device's events.
+    pub station: StationId,
+    /// Where the bytes come from and how they are decoded (firmware-bridge's `DeviceSource`).
+    pub source: firmware_bridge::DeviceSource,
+    #[serde(default)]
+    pub reconnect: firmware_bridge::transport::Backoff,
+}
+
+impl DeviceEntry {
+    /// The firmware-bridge configuration of this device.
+    pub fn device_config(&self) -> firmware_bridge::DeviceConfig {
+        firmware_bridge::DeviceConfig {
+            id: self.id.clone(),
+            source: self.source.clone(),
+            reconnect: self.reconnect,
+        }
+    }
+}
+
+/// Settings shared by all devices (`[device_settings]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceSettings {
+    /// Events kept per station for a slow live-stream client before it loses the oldest.
+    #[serde(deserialize_with = "in_range::<_, 8, 65_536>")]
+    pub stream_buffer: u64,
+    /// Seconds between keep-alive comments on an idle live stream.
+    #[serde(deserialize_with = "in_range::<_, 1, 300>")]
+    pub keep_alive_secs: u64,
+    /// Capacity of the one channel from the device threads to the server.
+    #[serde(deserialize_with = "in_range::<_, 8, 65_536>")]
+    pub channel_capacity: u64,
+    /// When a scale's weight may go into a receipt (firmware-bridge's `StableRule`).
+    pub stable: firmware_bridge::StableRule,
+    /// The site's RMA label pattern for scan classification (firmware-bridge's `ClassifierConfig`).
+    pub classifier: firmware_bridge::ClassifierConfig,
+}
+
+impl Default for DeviceSettings {
+    fn default() -> Self {
+        DeviceSettings {
+            stream_buffer: 256,
+            keep_alive_secs: 15,
+            channel_capacity: 1024,
+            stable: firmware_bridge::StableRule::default(),
+            classifier: firmware_bridge::ClassifierConfig::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -250,10 +311,51 @@ impl Config {
                 }
             }
         }
+        self.validate_devices()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| ConfigError::Invalid {
             key: "log.level".into(),
             message: format!("expected a tracing filter such as `info` or `returns_edge=debug`: {e}"),
         })?;
+        Ok(())
+    }
+
+    /// Device ids are unique and usable as a receipt's `scale`; no two devices share a path; the
+    /// stable rule needs at least one reading.
+    fn validate_devices(&self) -> Result<(), ConfigError> {
+        let mut ids = HashSet::new();
+        let mut paths = HashSet::new();
+        for (i, device) in self.devices.iter().enumerate() {
+            if let Err(e) = ScaleId::parse(&device.id.0) {
+                return Err(ConfigError::Invalid {
+                    key: format!("devices[{i}].id"),
+                    message: format!("expected {}", e.expected),
+                });
+            }
+            if !ids.insert(&device.id) {
+                return Err(ConfigError::Invalid {
+                    key: format!("devices[{i}].id"),
+                    message: format!("device id `{}` is used twice; ids must be unique", device.id),
+                });
+            }
+            let path = match &device.source {
+                firmware_bridge::DeviceSource::SerialScanner { serial, .. }
+                | firmware_bridge::DeviceSource::SerialScale { serial, .. } => &serial.path,
+                firmware_bridge::DeviceSource::WedgeScanner { path, .. }
+                | firmware_bridge::DeviceSource::HidScale { path, .. } => path,
+            };
+            if !paths.insert(path) {
+                return Err(ConfigError::Invalid {
+                    key: format!("devices[{i}].source"),
+                    message: format!("{} is already used by another device", path.display()),
+                });
+            }
+        }
+        if self.device_settings.stable.identical_n == 0 {
+            return Err(ConfigError::Invalid {
+                key: "device_settings.stable.identical_n".into(),
+                message: "expected at least 1".into(),
+            });
+        }
         Ok(())
     }
 
@@ -436,5 +538,105 @@ mod tests {
         let env = vec![("RETURNS_EDGE_SERVER_LISTN".to_owned(), "x".to_owned())];
         let err = Config::load(None, env, &FlagOverrides::default()).unwrap_err();
         assert!(err.to_string().contains("RETURNS_EDGE_SERVER_LISTN"), "{err}");
+    }
+
+    #[test]
+    fn the_embedded_defaults_have_no_devices_and_the_default_device_settings() {
+        let config = Config::load(None, [], &FlagOverrides::default()).unwrap();
+        assert!(config.devices.is_empty());
+        assert_eq!(config.device_settings, DeviceSettings::default());
+    }
+
+    /// The commented `[[devices]]` and classifier examples of the shipped file, uncommented.
+    fn shipped_device_examples() -> String {
+        let mut out = String::from("site = \"s\"\n");
+        let mut in_examples = false;
+        for line in DEFAULT_TOML.lines() {
+            if line == "# [device_settings.classifier]" || line == "# [[devices]]" {
+                in_examples = true;
+            }
+            if in_examples && line.is_empty() {
+                in_examples = false;
+            }
+            if in_examples
+                && !line.starts_with("# rma = { glob")
+                && !line.starts_with("# The site")
+                && !line.starts_with("# Either")
+            {
+                out.push_str(line.strip_prefix("# ").unwrap_or(line.trim_start_matches('#')));
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_shipped_device_examples_load() {
+        let text = shipped_device_examples();
+        let config = load_text(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let ids: Vec<&str> = config.devices.iter().map(|d| d.id.0.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["dock-1-scale", "dock-1-scanner", "dock-2-scanner", "dock-2-scale"]
+        );
+        assert_eq!(config.devices[0].station.as_str(), "dock-1");
+        let firmware_bridge::DeviceSource::SerialScale { scale, .. } = &config.devices[0].source else {
+            panic!("{:?}", config.devices[0].source)
+        };
+        assert_eq!(scale.poll_interval_ms, 200);
+        let rma = config.device_settings.classifier.rma.as_ref().expect("the RMA example");
+        assert!(rma.matches("RMA00012345"));
+        assert_eq!(config.devices[0].device_config().id, config.devices[0].id);
+    }
+
+    const SCALE: &str = "[[devices]]\nid = \"scale-1\"\nstation = \"dock-1\"\n[devices.source]\nkind = \"serial_scale\"\nserial = { path = \"/dev/ttyUSB0\" }\nscale = { protocol = \"nci\" }\n";
+
+    #[test]
+    fn an_unknown_device_key_is_named_with_its_line() {
+        let err = load_text(&format!("site = \"s\"\n{SCALE}")).map(drop);
+        assert!(err.is_ok(), "{err:?}");
+        let typo = SCALE.replace("station =", "staton =");
+        let text = load_text(&format!("site = \"s\"\n{typo}")).unwrap_err().to_string();
+        assert!(text.contains("staton") && text.contains("line 4"), "{text}");
+        let typo = SCALE.replace("protocol = \"nci\"", "protocol = \"nci\", pol_interval_ms = 5");
+        let text = load_text(&format!("site = \"s\"\n{typo}")).unwrap_err().to_string();
+        // Inside `source` (an internally tagged enum) the line is the table's, the key is exact.
+        assert!(text.contains("pol_interval_ms") && text.contains("line 5"), "{text}");
+        let text = load_text("site = \"s\"\n[device_settings.stable]\nmax_ag_ms = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("max_ag_ms") && text.contains("line 3"), "{text}");
+        let text = load_text("site = \"s\"\n[device_settings]\nstream_buffer = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("line 3") && text.contains("from 8 to 65536"), "{text}");
+    }
+
+    #[test]
+    fn device_ids_must_be_unique_and_usable_as_a_scale_and_paths_not_shared() {
+        let twice = format!("site = \"s\"\n{SCALE}{}", SCALE.replace("/dev/ttyUSB0", "/dev/ttyUSB1"));
+        let err = load_text(&twice).unwrap_err().to_string();
+        assert!(err.contains("devices[1].id") && err.contains("twice"), "{err}");
+        let shared = format!("site = \"s\"\n{SCALE}{}", SCALE.replace("scale-1", "scale-2"));
+        let err = load_text(&shared).unwrap_err().to_string();
+        assert!(
+            err.contains("devices[1].source") && err.contains("/dev/ttyUSB0"),
+            "{err}"
+        );
+        let bad_id = SCALE.replace("scale-1", " scale");
+        let err = load_text(&format!("site = \"s\"\n{bad_id}")).unwrap_err().to_string();
+        assert!(err.contains("devices[0].id"), "{err}");
+        let err = load_text("site = \"s\"\n[device_settings.stable]\nidentical_n = 0\n").unwrap_err();
+        assert!(err.to_string().contains("device_settings.stable.identical_n"), "{err}");
+    }
+
+    #[test]
+    fn device_settings_follow_the_environment() {
+        let env = vec![(
+            "RETURNS_EDGE_DEVICE_SETTINGS_STABLE_MAX_AGE_MS".to_owned(),
+            "1500".to_owned(),
+        )];
+        let config = Config::load(None, env, &FlagOverrides::default()).unwrap();
+        assert_eq!(config.device_settings.stable.max_age_ms, 1500);
     }
 }

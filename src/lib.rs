@@ -6,9 +6,11 @@
 pub mod app;
 pub mod config;
 pub mod delivery;
+pub mod devices;
 pub mod domain;
 pub mod http;
 pub mod ingest;
+pub mod metrics;
 pub mod sinks;
 pub mod store;
 pub mod tokens;

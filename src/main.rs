@@ -49,6 +49,23 @@ enum Cmd {
         #[command(subcommand)]
         command: DeadLetterCmd,
     },
+    /// Scanners and scales: the configured ones and the serial ports on this machine.
+    Devices {
+        #[command(subcommand)]
+        command: DevicesCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DevicesCmd {
+    /// Every configured device (kind, path, station, whether its path exists now) and the
+    /// serial ports present with their USB ids. The running server's live state is at
+    /// GET /v1/devices.
+    List {
+        /// Configuration file (TOML).
+        #[arg(long, env = "RETURNS_EDGE_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,7 +186,49 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: OutboxCmd::Status { common },
         } => outbox_status(&common),
         Cmd::DeadLetters { command } => dead_letters(command),
+        Cmd::Devices {
+            command: DevicesCmd::List { config },
+        } => devices_list(config.as_deref()),
     }
+}
+
+fn devices_list(file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let config = Config::load(file, std::env::vars(), &FlagOverrides::default())?;
+    println!("configured devices: {}", config.devices.len());
+    println!("{:<24} {:<16} {:<14} {:<9} path", "id", "station", "kind", "present");
+    for device in &config.devices {
+        let path = returns_edge::devices::path_of(&device.source);
+        // Shows where a by-id link points now, or that the device is not plugged in.
+        let (present, shown) = match std::fs::canonicalize(path) {
+            Ok(target) if target != path => ("yes", format!("{} -> {}", path.display(), target.display())),
+            Ok(_) => ("yes", path.display().to_string()),
+            Err(_) => ("no", path.display().to_string()),
+        };
+        println!(
+            "{:<24} {:<16} {:<14} {:<9} {}",
+            device.id,
+            device.station,
+            returns_edge::devices::kind_of(&device.source),
+            present,
+            shown
+        );
+    }
+    let ports = firmware_bridge::list_serial_ports()?;
+    println!("serial ports on this machine: {}", ports.len());
+    for port in ports {
+        let usb = port.usb.map_or("-".to_owned(), |usb| {
+            let names = [
+                usb.manufacturer,
+                usb.product,
+                usb.serial_number.map(|s| format!("serial {s}")),
+            ];
+            let names: Vec<String> = names.into_iter().flatten().collect();
+            format!("usb {}:{} {}", usb.vid, usb.pid, names.join(" "))
+        });
+        let by_id = port.by_id.map_or("-".to_owned(), |link| link.display().to_string());
+        println!("{}  {:?}  {}  {}", port.path.display(), port.kind, by_id, usb);
+    }
+    Ok(())
 }
 
 fn outbox_status(common: &Common) -> anyhow::Result<()> {

@@ -7,9 +7,11 @@
 pub mod error;
 pub mod extract;
 mod health;
+pub mod metrics;
 pub mod openapi;
 pub mod operators;
 pub mod reads;
+pub mod stream;
 pub mod writes;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,7 +29,9 @@ use tracing::Level;
 
 use crate::config::SinkConfig;
 use crate::delivery::SinkHandle;
+use crate::devices::DeviceHub;
 use crate::ingest::Ingest;
+use crate::metrics::Metrics;
 
 /// Shared state of all handlers. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -38,16 +42,29 @@ pub struct AppState {
     pub dispatchers: Arc<Vec<SinkHandle>>,
     /// Set on shutdown: writes are refused with 503 while in-flight ones finish.
     draining: Arc<AtomicBool>,
+    /// Scanners and scales: the stations' live streams and the scales' stable weights.
+    pub devices: DeviceHub,
+    /// This app's own metrics recorder, rendered at `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
     pub fn new(ingest: Ingest, sinks: Vec<SinkConfig>, dispatchers: Vec<SinkHandle>) -> Self {
+        let metrics = Metrics::new(ingest.store());
         AppState {
+            metrics,
             ingest,
             sinks: Arc::new(sinks),
             dispatchers: Arc::new(dispatchers),
             draining: Arc::new(AtomicBool::new(false)),
+            devices: DeviceHub::disabled(),
         }
+    }
+
+    /// The same state with `devices` as its device hub.
+    pub fn with_devices(mut self, devices: DeviceHub) -> Self {
+        self.devices = devices;
+        self
     }
 
     pub fn dispatcher(&self, sink: &str) -> Option<&SinkHandle> {
@@ -73,6 +90,7 @@ pub struct Limits {
 /// Builds the whole API.
 pub fn router(state: AppState, limits: Limits) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
+    let state_metrics = state.metrics.clone();
     Router::new()
         .route("/v1/parcels", post(writes::receive_parcel))
         .route("/v1/cases", get(reads::list_cases))
@@ -82,12 +100,15 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/v1/cases/{case_id}/flag-clearances", post(writes::clear_flag))
         .route("/v1/cases/{case_id}/close", post(writes::close))
         .route("/v1/events", get(reads::list_events))
+        .route("/v1/stations/{station}/stream", get(stream::station_stream))
+        .route("/v1/devices", get(stream::list_devices))
         .route("/v1/outbox", get(operators::outbox))
         .route("/v1/dead-letters", get(operators::list_dead_letters))
         .route("/v1/dead-letters/{id}/replay", post(operators::replay_dead_letter))
         .route("/v1/dead-letters/{id}", delete(operators::discard_dead_letter))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::serve))
         .route("/openapi.json", get(openapi::serve))
         .fallback(health::not_found)
         .with_state(state)
@@ -96,6 +117,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
         ))
+        .layer(axum::middleware::from_fn_with_state(state_metrics, metrics::track))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http()

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, operators, reads, writes};
+use super::{health, metrics, operators, reads, stream, writes};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -14,7 +14,8 @@ use super::{health, operators, reads, writes};
         writes::receive_parcel, writes::inspect, writes::dispose, writes::clear_flag, writes::close,
         reads::get_case, reads::list_cases, reads::list_events,
         operators::outbox, operators::list_dead_letters, operators::replay_dead_letter, operators::discard_dead_letter,
-        health::healthz, health::readyz, serve,
+        stream::station_stream, stream::list_devices,
+        health::healthz, health::readyz, metrics::serve, serve,
     ),
     components(schemas(
         writes::ParcelRequest, writes::LineRequest, writes::InspectionRequest, writes::DispositionRequest,
@@ -22,6 +23,7 @@ use super::{health, operators, reads, writes};
         reads::CaseView, reads::LineView, reads::FlagView, reads::EventView, reads::DeliveryView,
         reads::CaseSummary, reads::CasePage, reads::EventPage,
         operators::OutboxView, operators::SinkView, operators::DeadLetterView,
+        stream::DevicesView,
     )),
     modifiers(&StationToken),
 )]

@@ -33,7 +33,9 @@ pub struct ParcelRequest {
     /// Stable weight from the scale, in grams.
     #[schema(value_type = Option<u32>, example = 1250)]
     pub weight_g: Option<Grams>,
-    /// The scale that measured `weight_g`.
+    /// The scale that measured `weight_g`; without `weight_g`, the server takes this scale's
+    /// current stable weight (409 naming `scale` when it has none, 422 when it is not a scale of
+    /// this station).
     #[schema(value_type = Option<String>)]
     pub scale: Option<ScaleId>,
     /// The RMA or return reference, when the station knows it.
@@ -143,9 +145,13 @@ pub async fn receive_parcel(
 ) -> Result<Response, ApiError> {
     let caller = authorize(auth, Role::Receiver, &body.value.station)?;
     let request = body.value;
+    let weight = match (request.weight_g, &request.scale) {
+        (None, Some(scale)) => weigh_on(&state, &caller, &key, scale)?,
+        (weight, _) => weight,
+    };
     let command = Command::Receive(ReceiveParcel {
         label: request.label,
-        weight: request.weight_g,
+        weight,
         scale: request.scale,
         rma: request.rma,
         lines: request
@@ -161,6 +167,63 @@ pub async fn receive_parcel(
             .collect(),
     });
     run(&state, caller, key, body.fingerprint, None, command).await
+}
+
+/// The weight for a receipt that names a `scale` and no `weight_g`: that scale's stable weight
+/// now, through the device hub. 422 when `scale` is not a scale of this station, 409 when it has
+/// no usable weight (moving, over capacity, too old, no reading, disconnected). A retry of an
+/// accepted request is not weighed again: the store replays the first answer.
+fn weigh_on(
+    state: &AppState,
+    caller: &Caller,
+    key: &IdempotencyKey,
+    scale: &ScaleId,
+) -> Result<Option<Grams>, ApiError> {
+    if state
+        .ingest
+        .store()
+        .idempotency_record(&caller.station, &key.0)?
+        .is_some()
+    {
+        return Ok(None);
+    }
+    let device = firmware_bridge::DeviceId(scale.to_string());
+    if let Some(owner) = state
+        .devices
+        .station_of(&device)
+        .filter(|owner| owner != &caller.station)
+    {
+        return Err(ApiError::invalid(
+            "scale",
+            format!("scale `{scale}` belongs to station `{owner}`, not `{}`", caller.station),
+        ));
+    }
+    let no_weight = |detail: String| {
+        ApiError::new(StatusCode::CONFLICT, "conflict", "No stable weight", detail).with_field("scale")
+    };
+    let reading = state
+        .devices
+        .stable_weight(&device, firmware_bridge::transport::unix_ms())
+        .map_err(|why| {
+            if why.is_unknown() {
+                ApiError::invalid("scale", format!("{why}; GET /v1/devices lists the configured devices"))
+            } else {
+                no_weight(format!(
+                    "no stable weight from scale `{scale}`: {why}; retry when the scale has settled, or send weight_g"
+                ))
+            }
+        })?;
+    let grams = u32::try_from(reading.grams)
+        .ok()
+        .and_then(|grams| Grams::new(grams).ok())
+        .ok_or_else(|| {
+            no_weight(format!(
+                "scale `{scale}` reads {} g: {}",
+                reading.grams,
+                Grams::EXPECTED
+            ))
+        })?;
+    Ok(Some(grams))
 }
 
 #[utoipa::path(post, path = "/v1/cases/{case_id}/inspections", tag = "writes", request_body = InspectionRequest,

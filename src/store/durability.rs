@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,31 @@ pub struct SyncStats {
     pub syncs: AtomicU64,
     /// Waiters answered by those group commits.
     pub waiters: AtomicU64,
+    /// Told the duration and batch size of every group commit (metrics); set once.
+    observer: OnceLock<SyncObserver>,
+}
+
+/// A callback the flusher calls after each group commit with the time the flush and `fdatasync`
+/// took and the number of waiters it answered. It runs on the flusher thread: keep it cheap.
+pub struct SyncObserver(pub Box<dyn Fn(Duration, usize) + Send + Sync>);
+
+impl std::fmt::Debug for SyncObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SyncObserver")
+    }
+}
+
+impl SyncStats {
+    /// Installs the observer of group commits. Only the first one counts; returns whether this was it.
+    pub fn set_observer(&self, observer: SyncObserver) -> bool {
+        self.observer.set(observer).is_ok()
+    }
+
+    fn observe(&self, took: Duration, batch: usize) {
+        if let Some(observer) = self.observer.get() {
+            (observer.0)(took, batch);
+        }
+    }
 }
 
 /// Why a write could not be made durable.
@@ -280,6 +305,7 @@ impl Flusher {
             batch.extend(queue.try_iter());
             // Everything committed before the flush starts is covered by it.
             let covered = self.committed_seq.load(Ordering::Acquire);
+            let sync_started = Instant::now();
             let result = self.poisoned.check().and_then(|()| {
                 self.sync().map_err(|e| {
                     let reason = e.to_string();
@@ -297,6 +323,7 @@ impl Flusher {
             }
             self.stats.syncs.fetch_add(1, Ordering::Relaxed);
             self.stats.waiters.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            self.stats.observe(sync_started.elapsed(), batch.len());
             for waiter in batch {
                 waiter.answer(result.clone());
             }

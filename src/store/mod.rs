@@ -43,7 +43,7 @@ use std::sync::{Arc, Mutex};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-pub use durability::{InFlight, SyncError, SyncStats, TaskTicket, ThreadTicket};
+pub use durability::{InFlight, SyncError, SyncObserver, SyncStats, TaskTicket, ThreadTicket};
 pub use encoding::DecodeError;
 pub use outbox::{DeliveryStatus, SinkCounts};
 pub use records::{DeadLetter, DeliveryState, EventRecord, IdempotencyRecord, OutboxEntry, SettledRecord, TokenRecord};
@@ -167,14 +167,7 @@ impl Store {
             dir: dir.to_owned(),
             reason: e.to_string(),
         })?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(options.cache_capacity_bytes)
-            .open()
-            .map_err(|e| StoreError::Open {
-                dir: dir.to_owned(),
-                reason: describe_open_error(e),
-            })?;
+        let db = open_sled(dir, options.cache_capacity_bytes)?;
         let open = |name: &str| db.open_tree(name);
         let meta = open("meta")?;
         check_schema(dir, &meta)?;
@@ -511,6 +504,32 @@ impl Store {
     /// Size of sled's files on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.inner.db.size_on_disk()?)
+    }
+}
+
+/// Opens sled, waiting a little for the directory lock: a process that is exiting (a restart by
+/// systemd, or a store dropped a moment ago in this process) releases it within moments.
+fn open_sled(dir: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
+    let config = sled::Config::new()
+        .path(dir)
+        .cache_capacity(cache_capacity_bytes)
+        // Every acknowledged write is flushed by our group commit; sled's own periodic flusher
+        // would only add a background thread that keeps the files (and the lock) open.
+        .flush_every_ms(None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        match config.open() {
+            Ok(db) => return Ok(db),
+            Err(e) if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => {
+                return Err(StoreError::Open {
+                    dir: dir.to_owned(),
+                    reason: describe_open_error(e),
+                })
+            }
+        }
     }
 }
 
