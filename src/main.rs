@@ -65,6 +65,13 @@ enum DevicesCmd {
         /// Configuration file (TOML).
         #[arg(long, env = "RETURNS_EDGE_CONFIG")]
         config: Option<PathBuf>,
+        /// Also show the live state (connected, last reading, last scan) from a running server,
+        /// e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        server: Option<String>,
+        /// Station token for --server.
+        #[arg(long, env = "RETURNS_EDGE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
 }
 
@@ -187,8 +194,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => outbox_status(&common),
         Cmd::DeadLetters { command } => dead_letters(command),
         Cmd::Devices {
-            command: DevicesCmd::List { config },
-        } => devices_list(config.as_deref()),
+            command: DevicesCmd::List { config, server, token },
+        } => {
+            devices_list(config.as_deref())?;
+            match (server, token) {
+                (Some(server), Some(token)) => devices_live(&server, &token),
+                (Some(_), None) => anyhow::bail!("--server needs --token (or RETURNS_EDGE_TOKEN)"),
+                _ => Ok(()),
+            }
+        }
     }
 }
 
@@ -227,6 +241,58 @@ fn devices_list(file: Option<&std::path::Path>) -> anyhow::Result<()> {
         });
         let by_id = port.by_id.map_or("-".to_owned(), |link| link.display().to_string());
         println!("{}  {:?}  {}  {}", port.path.display(), port.kind, by_id, usb);
+    }
+    Ok(())
+}
+
+/// Prints the running server's live device state from `GET /v1/devices`.
+fn devices_live(server: &str, token: &str) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let answer: serde_json::Value = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .get(format!("{}/v1/devices", server.trim_end_matches('/')))
+            .bearer_auth(token)
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {server}"))?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.context("the answer is not JSON")?;
+        if !status.is_success() {
+            anyhow::bail!(
+                "{server} answered {status}: {}",
+                body["detail"].as_str().unwrap_or_default()
+            );
+        }
+        Ok(body)
+    })?;
+    println!("live state from {server}:");
+    println!(
+        "{:<24} {:<10} {:<32} last scan / weight not usable because",
+        "id", "connected", "last reading"
+    );
+    for device in answer["devices"].as_array().into_iter().flatten() {
+        let reading = &device["last_reading"];
+        let reading = if reading.is_null() {
+            "-".to_owned()
+        } else {
+            format!(
+                "{} g ({})",
+                reading["grams"],
+                reading["stability"].as_str().unwrap_or("?")
+            )
+        };
+        let note = device["last_scan"]["code"]
+            .as_str()
+            .or_else(|| device["weight_not_usable"].as_str())
+            .unwrap_or("-");
+        println!(
+            "{:<24} {:<10} {:<32} {}",
+            device["id"].as_str().unwrap_or("?"),
+            device["connected"],
+            reading,
+            note
+        );
     }
     Ok(())
 }

@@ -485,6 +485,33 @@ async fn unplugging_the_scale_streams_disconnected_and_plugging_it_back_resumes_
         .await;
     let (status, answer) = site.app.receive(&site.app.dock1, "replugged", parcel(SCALE)).await;
     assert_eq!(status, 201, "{answer}");
+    // The CLI shows the same live state from the running server.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_returns-edge"))
+        .args([
+            "devices",
+            "list",
+            "--server",
+            &format!("http://{}", site.app.addr),
+            "--token",
+            &site.app.dock1,
+        ])
+        .env_remove("RETURNS_EDGE_CONFIG")
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let live = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("live state"))
+        .find(|l| l.starts_with(SCALE));
+    assert!(
+        live.is_some_and(|l| l.contains("true") && l.contains("1730 g")),
+        "{stdout}"
+    );
     let devices = site.app.get("/v1/devices").await;
     let scale = &devices["devices"][0];
     assert_eq!(
