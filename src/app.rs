@@ -48,7 +48,8 @@ impl App {
         );
         let dispatchers = start_dispatchers(config, &store)?;
         let handles = dispatchers.iter().map(|(h, _)| h.clone()).collect();
-        let state = AppState::new(ingest, config.sinks.clone(), handles);
+        let state = AppState::new(ingest, config.sinks.clone(), handles)
+            .with_rate_limit(config.server.rate_limit_per_second, config.server.rate_limit_burst);
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;

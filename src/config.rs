@@ -121,6 +121,12 @@ pub struct ServerConfig {
     pub max_body_bytes: u64,
     #[serde(deserialize_with = "in_range::<_, 1, 300>")]
     pub request_timeout_secs: u64,
+    /// Requests per second each station token may make, sustained (1 – 100000).
+    #[serde(deserialize_with = "in_range::<_, 1, 100_000>")]
+    pub rate_limit_per_second: u64,
+    /// Requests a token may make in a burst above the sustained rate (1 – 100000).
+    #[serde(deserialize_with = "in_range::<_, 1, 100_000>")]
+    pub rate_limit_burst: u64,
 }
 
 impl Default for ServerConfig {
@@ -129,6 +135,8 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 65_536,
             request_timeout_secs: 30,
+            rate_limit_per_second: 50,
+            rate_limit_burst: 200,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! See README.md's Architecture section for the code map and the invariants between modules.
 
 pub mod app;
+pub mod bench;
 pub mod config;
 pub mod delivery;
 pub mod devices;

@@ -54,7 +54,81 @@ enum Cmd {
         #[command(subcommand)]
         command: DevicesCmd,
     },
+    /// Store tools: check, backup, restore.
+    Store {
+        #[command(subcommand)]
+        command: StoreCmd,
+    },
+    /// Site qualification: durable ingest over loopback HTTP, the disk's fdatasync limit, and
+    /// the footprint (RSS, bytes per event, cold start), in a temporary directory removed afterwards.
+    Bench {
+        /// Where to create the temporary directory (the disk to qualify); default: the current directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// N: events stored before the footprint is read (1000000 for the full figure).
+        #[arg(long, default_value_t = returns_edge::bench::DEFAULT_EVENTS)]
+        events: u64,
+        /// Seconds per ingest phase and per disk-limit phase.
+        #[arg(long, default_value_t = returns_edge::bench::DEFAULT_SECONDS)]
+        seconds: u64,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Internal: time opening the store in DIR and print it (run by bench itself).
+        #[arg(long, hide = true)]
+        cold_start_child: Option<PathBuf>,
+    },
 }
+
+#[derive(Debug, Subcommand)]
+enum StoreCmd {
+    /// Decode every record and verify the indexes and the outbox against the events (offline:
+    /// stop the server first). Exit code 0 clean, 1 problems found, 2 the store cannot be opened.
+    Check {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write a checksummed, portable backup to FILE: offline, or from a running server with
+    /// --server (admin token).
+    Backup {
+        #[command(flatten)]
+        common: Common,
+        /// The backup file to write (replaced only once complete).
+        file: PathBuf,
+        /// Download the backup from this running server instead, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        server: Option<String>,
+        /// Admin token for --server.
+        #[arg(long, env = "RETURNS_EDGE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Restore a backup into the data directory (offline). Verifies the checksum, schema and site
+    /// before writing anything; refuses a non-empty store unless --force.
+    Restore {
+        #[command(flatten)]
+        common: Common,
+        /// The backup file.
+        file: PathBuf,
+        /// Replace an existing, non-empty store.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Ends the CLI with a specific exit code (`store check`: 1 problems found, 2 cannot open).
+#[derive(Debug)]
+struct ExitWith {
+    code: u8,
+    message: String,
+}
+
+impl std::fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExitWith {}
 
 #[derive(Debug, Subcommand)]
 enum DevicesCmd {
@@ -153,7 +227,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<ExitWith>() {
+                Some(exit) => ExitCode::from(exit.code),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -193,6 +270,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: OutboxCmd::Status { common },
         } => outbox_status(&common),
         Cmd::DeadLetters { command } => dead_letters(command),
+        Cmd::Store { command } => store_tool(command),
+        Cmd::Bench {
+            data_dir,
+            events,
+            seconds,
+            json,
+            cold_start_child,
+        } => bench(data_dir, events, seconds, json, cold_start_child),
         Cmd::Devices {
             command: DevicesCmd::List { config, server, token },
         } => {
@@ -204,6 +289,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+fn bench(
+    data_dir: Option<PathBuf>,
+    events: u64,
+    seconds: u64,
+    json: bool,
+    cold_start_child: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    if let Some(dir) = cold_start_child {
+        return returns_edge::bench::cold_start_child(&dir);
+    }
+    anyhow::ensure!(events > 0 && seconds > 0, "--events and --seconds must be at least 1");
+    let options = returns_edge::bench::BenchOptions {
+        parent_dir: data_dir.unwrap_or_else(|| PathBuf::from(".")),
+        events,
+        seconds,
+        progress: true,
+    };
+    let report = returns_edge::bench::run(&options)?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
 }
 
 fn devices_list(file: Option<&std::path::Path>) -> anyhow::Result<()> {
@@ -418,6 +529,120 @@ fn token(command: TokenCmd) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn store_tool(command: StoreCmd) -> anyhow::Result<()> {
+    use returns_edge::store::backup;
+    match command {
+        StoreCmd::Check { common } => {
+            let config = load(&common, None)?;
+            let dir = &config.store.data_dir;
+            let cannot_open = |message: String| ExitWith { code: 2, message };
+            if !dir.join("conf").exists() && !dir.join("db").exists() {
+                return Err(cannot_open(format!("no store in {}", dir.display())).into());
+            }
+            let store = open_offline(&common).map_err(|e| cannot_open(format!("{e:#}")))?;
+            let sinks: Vec<_> = config
+                .sinks
+                .iter()
+                .map(|s| (s.name.as_str().to_owned(), s.kind))
+                .collect();
+            let report = store.check(&sinks)?;
+            store.close()?;
+            println!("{report}");
+            if !report.is_clean() {
+                return Err(ExitWith {
+                    code: 1,
+                    message: format!(
+                        "store check found {} problem(s) in {}",
+                        report.problems.len(),
+                        dir.display()
+                    ),
+                }
+                .into());
+            }
+        }
+        StoreCmd::Backup {
+            common,
+            file,
+            server,
+            token,
+        } => {
+            let partial = file.with_extension("partial");
+            let summary = match (server, token) {
+                (Some(server), Some(token)) => {
+                    download_backup(&server, &token, &partial)?;
+                    backup::verify_file(&partial).context("the downloaded backup does not verify")?
+                }
+                (Some(_), None) => anyhow::bail!("--server needs --token (or RETURNS_EDGE_TOKEN)"),
+                (None, _) => {
+                    let store = open_offline(&common)?;
+                    let out = std::fs::File::create(&partial)
+                        .with_context(|| format!("cannot create {}", partial.display()))?;
+                    let summary = store.backup_to(&out, ingest::now_ms())?;
+                    out.sync_all()?;
+                    store.close()?;
+                    summary
+                }
+            };
+            std::fs::rename(&partial, &file)?;
+            println!(
+                "backup of site {} ({} records, last seq {}, {} bytes) written to {}",
+                summary.header.site.as_deref().unwrap_or("-"),
+                summary.records,
+                summary.header.last_seq,
+                summary.bytes,
+                file.display()
+            );
+        }
+        StoreCmd::Restore { common, file, force } => {
+            let config = load(&common, None)?;
+            let options = backup::RestoreOptions {
+                site: Some(config.site.clone()),
+                force,
+            };
+            let summary = backup::restore(&file, &config.store.data_dir, &options)
+                .with_context(|| format!("restoring {} into {}", file.display(), config.store.data_dir.display()))?;
+            println!(
+                "restored {} records (site {}, last seq {}) into {}",
+                summary.records,
+                summary.header.site.as_deref().unwrap_or("-"),
+                summary.header.last_seq,
+                config.store.data_dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Streams `GET /v1/admin/backup` of a running server into `file`.
+fn download_backup(server: &str, token: &str, file: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let mut response = reqwest::Client::new()
+            .get(format!("{}/v1/admin/backup", server.trim_end_matches('/')))
+            .bearer_auth(token)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {server}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            anyhow::bail!(
+                "{server} answered {status}: {}",
+                body["detail"].as_str().unwrap_or_default()
+            );
+        }
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(file).with_context(|| format!("cannot create {}", file.display()))?,
+        );
+        while let Some(chunk) = response.chunk().await.context("the download broke off")? {
+            out.write_all(&chunk)?;
+        }
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        Ok(())
+    })
 }
 
 fn load(common: &Common, listen: Option<std::net::SocketAddr>) -> anyhow::Result<Config> {

@@ -12,9 +12,12 @@ const BIN: &str = env!("CARGO_BIN_EXE_returns-edge");
 
 fn bin(dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
+    // These tests hammer the server from one token; the per-station limit is not under test here.
     cmd.current_dir(dir)
         .env_remove("RETURNS_EDGE_CONFIG")
-        .env("NO_COLOR", "1");
+        .env("NO_COLOR", "1")
+        .env("RETURNS_EDGE_SERVER_RATE_LIMIT_PER_SECOND", "100000")
+        .env("RETURNS_EDGE_SERVER_RATE_LIMIT_BURST", "100000");
     cmd
 }
 

@@ -23,6 +23,8 @@ pub struct ApiError {
     pub detail: String,
     pub field: Option<String>,
     pub current_state: Option<CaseState>,
+    /// Seconds for a `Retry-After` header (429 and 503 answers).
+    pub retry_after_s: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -47,6 +49,7 @@ impl ApiError {
             detail: detail.into(),
             field: None,
             current_state: None,
+            retry_after_s: None,
         }
     }
 
@@ -112,6 +115,9 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after_s {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
@@ -144,6 +150,7 @@ impl From<CaseError> for ApiError {
             detail: e.to_string(),
             field: e.field().map(str::to_owned),
             current_state: e.current_state(),
+            retry_after_s: None,
         }
     }
 }

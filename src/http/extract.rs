@@ -44,7 +44,24 @@ impl FromRequestParts<AppState> for Authenticated {
         // Inline, not on the blocking pool: the tokens tree is tiny and always in sled's cache, so
         // the lookup is a few microseconds, cheaper than the thread hop it would otherwise cost.
         match tokens::verify(state.ingest.store(), &bearer) {
-            Ok(caller) => Ok(Authenticated(caller)),
+            Ok(caller) => match state.limiter.check(&caller.token) {
+                Ok(()) => Ok(Authenticated(caller)),
+                Err(wait) => {
+                    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                    let mut e = ApiError::new(
+                        axum::http::StatusCode::TOO_MANY_REQUESTS,
+                        "rate-limited",
+                        "Too many requests from this station",
+                        format!(
+                            "station `{}` is over its request rate (server.rate_limit_per_second); retry after {seconds} s",
+                            caller.station
+                        ),
+                    )
+                    .with_field("Authorization");
+                    e.retry_after_s = Some(seconds.max(1));
+                    Err(e)
+                }
+            },
             Err(TokenError::Store(e)) => Err(e.into()),
             // One message for all refusals: a caller must not learn whether a token id exists.
             Err(_) => Err(ApiError::unauthorized("the station token is unknown or revoked")),

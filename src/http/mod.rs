@@ -4,12 +4,14 @@
 //! a real port. Handlers stay thin: parse, authorise, call `ingest` (writes) or the store (reads).
 //! This module does not import sled and does not decide anything about cases.
 
+pub mod admin;
 pub mod error;
 pub mod extract;
 mod health;
 pub mod metrics;
 pub mod openapi;
 pub mod operators;
+pub mod ratelimit;
 pub mod reads;
 pub mod stream;
 pub mod writes;
@@ -46,6 +48,8 @@ pub struct AppState {
     pub devices: DeviceHub,
     /// This app's own metrics recorder, rendered at `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Request budget per station token.
+    pub limiter: Arc<ratelimit::StationLimiter>,
 }
 
 impl AppState {
@@ -58,7 +62,14 @@ impl AppState {
             dispatchers: Arc::new(dispatchers),
             draining: Arc::new(AtomicBool::new(false)),
             devices: DeviceHub::disabled(),
+            limiter: Arc::new(ratelimit::StationLimiter::default()),
         }
+    }
+
+    /// The same state with per-token limits of `per_second` sustained and `burst` above it.
+    pub fn with_rate_limit(mut self, per_second: u64, burst: u64) -> Self {
+        self.limiter = Arc::new(ratelimit::StationLimiter::new(per_second, burst));
+        self
     }
 
     /// The same state with `devices` as its device hub.
@@ -106,6 +117,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/v1/dead-letters", get(operators::list_dead_letters))
         .route("/v1/dead-letters/{id}/replay", post(operators::replay_dead_letter))
         .route("/v1/dead-letters/{id}", delete(operators::discard_dead_letter))
+        .route("/v1/admin/backup", get(admin::backup))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::serve))

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, metrics, operators, reads, stream, writes};
+use super::{admin, health, metrics, operators, reads, stream, writes};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -14,6 +14,7 @@ use super::{health, metrics, operators, reads, stream, writes};
         writes::receive_parcel, writes::inspect, writes::dispose, writes::clear_flag, writes::close,
         reads::get_case, reads::list_cases, reads::list_events,
         operators::outbox, operators::list_dead_letters, operators::replay_dead_letter, operators::discard_dead_letter,
+        admin::backup,
         stream::station_stream, stream::list_devices,
         health::healthz, health::readyz, metrics::serve, serve,
     ),

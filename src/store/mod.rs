@@ -31,6 +31,8 @@
 //! is schema 1). The site recorded at creation must match the configured site, so a data
 //! directory cannot silently be served under another site's name.
 
+pub mod backup;
+mod check;
 mod durability;
 pub mod encoding;
 mod keys;
@@ -38,11 +40,13 @@ mod outbox;
 pub mod records;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
+pub use backup::{BackupError, BackupHeader, BackupSummary, RestoreOptions};
+pub use check::{CheckReport, Problem};
 pub use durability::{InFlight, SyncError, SyncObserver, SyncStats, TaskTicket, ThreadTicket};
 pub use encoding::DecodeError;
 pub use outbox::{DeliveryStatus, SinkCounts};
@@ -157,6 +161,9 @@ struct Inner {
     tokens: sled::Tree,
     /// Serialises writers; holds the last sequence number handed out.
     writer: Mutex<u64>,
+    /// Held shared by every mutation for the span of its transaction and exclusively by a
+    /// backup, so that a backup reads one point in the store's history (`backup.rs`).
+    gate: RwLock<()>,
     commit: GroupCommit,
 }
 
@@ -195,6 +202,7 @@ impl Store {
             events,
             db,
             writer: Mutex::new(last_seq),
+            gate: RwLock::new(()),
             commit,
         };
         let store = Store { inner: Arc::new(inner) };
@@ -223,6 +231,7 @@ impl Store {
         let idem_key = keys::idempotency(request.station, request.key);
         // A poisoned lock only means another writer panicked between statements that have no
         // effect on the counter; the counter itself is still right.
+        let _gate = inner.gate_shared();
         let mut last_seq = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
 
         if let Some(bytes) = inner.idempotency.get(&idem_key).map_err(StoreError::from)? {
@@ -443,7 +452,10 @@ impl Store {
 
     /// Stores a new token and makes it durable.
     pub fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
-        self.inner.tokens.insert(token.id.as_str().as_bytes(), encode(token))?;
+        {
+            let _gate = self.inner.gate_shared();
+            self.inner.tokens.insert(token.id.as_str().as_bytes(), encode(token))?;
+        }
         self.durable_blocking()
     }
 
@@ -471,7 +483,10 @@ impl Store {
         };
         if token.revoked_at_ms.is_none() {
             token.revoked_at_ms = Some(at_ms);
-            self.inner.tokens.insert(id.as_str().as_bytes(), encode(&token))?;
+            {
+                let _gate = self.inner.gate_shared();
+                self.inner.tokens.insert(id.as_str().as_bytes(), encode(&token))?;
+            }
             self.durable_blocking()?;
         }
         Ok(true)
@@ -504,6 +519,13 @@ impl Store {
     /// Size of sled's files on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.inner.db.size_on_disk()?)
+    }
+}
+
+impl Inner {
+    /// The gate for one mutation (see `gate`). A poisoned gate guards no data; go on.
+    fn gate_shared(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(|p| p.into_inner())
     }
 }
 

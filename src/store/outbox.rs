@@ -49,6 +49,7 @@ impl Store {
     pub fn update_pending(&self, sink: &str, entry: &OutboxEntry) -> Result<(), StoreError> {
         let key = keys::outbox(sink, entry.seq);
         let value = encode(entry);
+        let _gate = self.inner.gate_shared();
         self.inner
             .outbox
             .transaction(|outbox| {
@@ -235,6 +236,7 @@ impl Store {
         value: Vec<u8>,
     ) -> Result<(), StoreError> {
         let key = keys::outbox(sink, seq);
+        let _gate = self.inner.gate_shared();
         (from, to)
             .transaction(|(from, to)| {
                 from.remove(key.as_slice())?;

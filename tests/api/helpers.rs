@@ -103,8 +103,14 @@ impl WriteRoute {
 
 /// Starts the real server on 127.0.0.1:0 with a fresh store, one `odoo` sink and station tokens.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// [`spawn_app`] with the configuration adjusted first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("a temp dir");
     let mut config = Config::load(None, [], &FlagOverrides::default()).expect("the embedded defaults load");
+    adjust(&mut config);
     config.server.listen = "127.0.0.1:0".parse().expect("a socket address");
     config.store.data_dir = dir.path().join("store");
     // An Odoo nobody answers at: the WAN is down, entries wait in the outbox as `pending`.

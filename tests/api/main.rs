@@ -4,6 +4,7 @@
 mod corrections;
 mod helpers;
 mod idempotency;
+mod ratelimit;
 mod reads;
 mod roles;
 mod validation;
