@@ -143,19 +143,11 @@ impl OdooSink {
                 // The wizard takes its lines from the delivery named in the context; putting the
                 // location in the create values would suppress them (transcript 04): write it after.
                 let context = json!({"active_id": delivery, "active_ids": [delivery], "active_model": "stock.picking"});
-                let created = self
+                let wizard = self
                     .client
-                    .call(
-                        super::rpc::Call::new("stock.return.picking", "create")
-                            .arg("vals_list", json!([{}]))
-                            .context(context.clone()),
-                    )
+                    .create_wizard("stock.return.picking", context.clone())
                     .await
                     .map_err(|e| e.outcome())?;
-                let wizard = match created {
-                    Value::Array(ids) => ids.first().and_then(Value::as_i64).unwrap_or_default(),
-                    other => other.as_i64().unwrap_or_default(),
-                };
                 self.client
                     .write(
                         "stock.return.picking",
@@ -264,18 +256,9 @@ impl OdooSink {
             "stock.backorder.confirmation" => {
                 let wizard = odoo!(
                     self.client
-                        .call(
-                            super::rpc::Call::new("stock.backorder.confirmation", "create")
-                                .arg("vals_list", json!([{}]))
-                                .context(context.clone())
-                        )
+                        .create_wizard("stock.backorder.confirmation", context.clone())
                         .await
                 );
-                let wizard = match wizard {
-                    Value::Number(n) => n.as_i64().unwrap_or_default(),
-                    Value::Array(ids) => ids.first().and_then(Value::as_i64).unwrap_or_default(),
-                    other => return Outcome::retry(format!("unexpected wizard id {other}")),
-                };
                 let method = match self.config.backorder {
                     BackorderPolicy::Keep => "process",
                     BackorderPolicy::Cancel => "process_cancel_backorder",

@@ -258,6 +258,23 @@ impl OdooClient {
         }
     }
 
+    /// Creates a wizard record (no values: Odoo computes them from `context`, which must be the
+    /// context of the action that asked for the wizard) and returns its id.
+    pub async fn create_wizard(&self, model: &'static str, context: Value) -> Result<i64, OdooError> {
+        let created = self
+            .call(
+                Call::new(model, "create")
+                    .arg("vals_list", json!([{}]))
+                    .context(context),
+            )
+            .await?;
+        let id = match &created {
+            Value::Array(ids) => ids.first().and_then(Value::as_i64),
+            other => other.as_i64(),
+        };
+        id.ok_or_else(|| shape("wizard create", &value_text(&created)))
+    }
+
     pub async fn write(&self, model: &'static str, ids: &[i64], values: Value) -> Result<(), OdooError> {
         self.call(Call::new(model, "write").ids(ids).arg("vals", values))
             .await

@@ -95,19 +95,11 @@ impl OdooSink {
         match self.config.scrap_insufficient {
             ScrapInsufficient::Force => {
                 let context = action.get("context").cloned().unwrap_or_else(|| json!({}));
-                let created = odoo!(
+                let wizard = odoo!(
                     self.client
-                        .call(
-                            super::rpc::Call::new("stock.warn.insufficient.qty.scrap", "create")
-                                .arg("vals_list", json!([{}]))
-                                .context(context)
-                        )
+                        .create_wizard("stock.warn.insufficient.qty.scrap", context)
                         .await
                 );
-                let wizard = match created {
-                    Value::Array(ids) => ids.first().and_then(Value::as_i64).unwrap_or_default(),
-                    other => other.as_i64().unwrap_or_default(),
-                };
                 odoo!(
                     self.client
                         .method("stock.warn.insufficient.qty.scrap", "action_done", &[wizard], None)
