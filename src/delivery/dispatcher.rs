@@ -123,7 +123,8 @@ struct Queue {
     entries: HashMap<u64, OutboxEntry>,
     /// Each case's pending sequence numbers, oldest first. Only the front is ever eligible.
     by_case: HashMap<CaseId, VecDeque<u64>>,
-    /// Eligible case heads by due time (Unix ms) then sequence.
+    /// Eligible case heads by due time (Unix ms) then sequence. The due time of a key always
+    /// equals its entry's `next_attempt_at_ms`, so a head is removed by its exact key.
     ready: BTreeSet<(u64, u64)>,
     in_flight: HashSet<CaseId>,
     /// Cases with a dead letter: their later entries wait for the operator.
@@ -283,12 +284,12 @@ impl<S: Sink> Dispatcher<S> {
     fn spawn_due(&mut self, tasks: &mut JoinSet<Vec<Completion>>) {
         let now = self.clock.now_ms();
         while self.permits.available_permits() > 0 {
-            let due: Vec<u64> = self
+            let due: Vec<(u64, u64)> = self
                 .queue
                 .ready
                 .iter()
                 .take_while(|(at, _)| *at <= now)
-                .map(|(_, seq)| *seq)
+                .copied()
                 .take(self.sink.max_batch().max(1) * 8)
                 .collect();
             if due.is_empty() {
@@ -317,10 +318,10 @@ impl<S: Sink> Dispatcher<S> {
 
     /// Takes the first due head and up to `max_batch - 1` other due heads with the same batch
     /// key out of the ready set, marking their cases in flight.
-    fn take_batch(&mut self, due: &[u64]) -> Option<Vec<Job>> {
+    fn take_batch(&mut self, due: &[(u64, u64)]) -> Option<Vec<Job>> {
         let mut batch: Vec<Job> = Vec::new();
         let mut key: Option<Option<String>> = None;
-        for &seq in due {
+        for &(due_at, seq) in due {
             let Some(entry) = self.queue.entries.get(&seq).cloned() else {
                 continue;
             };
@@ -329,8 +330,12 @@ impl<S: Sink> Dispatcher<S> {
                 Err(e) => {
                     // Keep it pending but out of the way for a while, rather than spinning on it.
                     tracing::error!(sink = %self.name, seq, error = %e, "Cannot load the event of an outbox entry.");
-                    self.queue.ready.retain(|(_, s)| *s != seq);
-                    self.queue.ready.insert((self.clock.now_ms() + 5_000, seq));
+                    let later = self.clock.now_ms() + 5_000;
+                    self.queue.ready.remove(&(due_at, seq));
+                    self.queue.ready.insert((later, seq));
+                    if let Some(entry) = self.queue.entries.get_mut(&seq) {
+                        entry.next_attempt_at_ms = later;
+                    }
                     continue;
                 }
             };
@@ -340,7 +345,7 @@ impl<S: Sink> Dispatcher<S> {
                 Some(k) if k.is_some() && *k == job_key => {}
                 Some(_) => continue,
             }
-            self.queue.ready.retain(|(_, s)| *s != seq);
+            self.queue.ready.remove(&(due_at, seq));
             self.queue.in_flight.insert(job.entry.case_id);
             batch.push(job);
             if key.as_ref().is_some_and(Option::is_none) || batch.len() >= self.sink.max_batch().max(1) {
