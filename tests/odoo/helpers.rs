@@ -216,6 +216,16 @@ impl Rig {
             .collect()
     }
 
+    /// Scraps we created for an event (by our origin).
+    pub fn scraps_for(&self, seq: u64) -> Vec<returns_edge_fakes::odoo::Scrap> {
+        let origin = self.reference(seq);
+        self.odoo
+            .scraps()
+            .into_iter()
+            .filter(|s| s.origin.as_deref() == Some(&origin))
+            .collect()
+    }
+
     pub fn committed_calls(&self, model: &str, method: &str) -> usize {
         self.odoo
             .committed()

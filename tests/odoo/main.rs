@@ -201,13 +201,7 @@ async fn scrap_with_enough_stock_is_one_validated_scrap() {
     let mut rig = rig("").await;
     let (_, seq) = rig.walk(CABINET, 1, "scrap").await;
     rig.delivered(&[seq]).await;
-    let origin = rig.reference(seq);
-    let scraps: Vec<_> = rig
-        .odoo
-        .scraps()
-        .into_iter()
-        .filter(|s| s.origin.as_deref() == Some(&origin))
-        .collect();
+    let scraps = rig.scraps_for(seq);
     assert_eq!(scraps.len(), 1);
     assert_eq!(scraps[0].state, "done");
     assert_eq!(
@@ -251,13 +245,7 @@ async fn scrap_without_enough_stock_is_refused_or_forced_as_configured() {
     rig.inspect(case, 1).await;
     let scrap = rig.dispose(case, 1, "scrap").await;
     rig.delivered(&[scrap]).await;
-    let origin = rig.reference(scrap);
-    let scraps: Vec<_> = rig
-        .odoo
-        .scraps()
-        .into_iter()
-        .filter(|s| s.origin.as_deref() == Some(&origin))
-        .collect();
+    let scraps = rig.scraps_for(scrap);
     assert_eq!(scraps.len(), 1);
     assert_eq!(scraps[0].state, "done");
     assert_eq!(rig.odoo.quant(rig.odoo.ids().large_cabinet, quarantine), -1.0);
@@ -339,13 +327,7 @@ async fn a_lost_response_after_commit_at_any_step_never_makes_a_second_effect() 
         });
         let (_, seq) = rig.walk(CABINET, 1, "scrap").await;
         rig.delivered(&[seq]).await;
-        let origin = rig.reference(seq);
-        let scraps: Vec<_> = rig
-            .odoo
-            .scraps()
-            .into_iter()
-            .filter(|s| s.origin.as_deref() == Some(&origin))
-            .collect();
+        let scraps = rig.scraps_for(seq);
         assert_eq!(scraps.len(), 1, "{model}.{method}");
         assert_eq!(
             rig.odoo.quant(
