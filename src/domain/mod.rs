@@ -6,6 +6,7 @@
 //! everything (including event ids) and persist what comes out.
 
 pub mod case;
+pub mod expected;
 pub mod grading;
 pub mod ids;
 pub mod role;
@@ -16,6 +17,7 @@ pub use case::{
     EventKind, Flag, FlagRecord, Inspect, InspectionRecord, Line, NewLine, Policy, ReceiveParcel, SupervisorReason,
     MAX_LINES,
 };
+pub use expected::{ExpectedLine, ExpectedReturn};
 pub use grading::{Condition, Disposition, Grade};
 pub use ids::{CaseId, EventId, SiteId, StationId, TokenId};
 pub use role::Role;
