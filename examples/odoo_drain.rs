@@ -96,6 +96,9 @@ async fn drain(cases: u32, max_batch: usize) -> anyhow::Result<(Duration, u64, u
                 qty: Qty::new(1)?,
                 serial: None,
             }],
+            expected: None,
+            expectations_known: false,
+            received_at_ms: 0,
         });
         let answer = ingest.execute(write(None, receive)).await?;
         let body: serde_json::Value = serde_json::from_str(&answer.body)?;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
-use crate::domain::{Disposition, Policy, ScaleId, SiteId, StationId};
+use crate::domain::{Policy, ScaleId, SiteId, StationId};
 use crate::sinks::{SinkKind, SinkName};
 
 /// The embedded defaults, also shipped as `config/returns-edge.toml`.
@@ -181,25 +181,19 @@ pub enum LogFormat {
     Human,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
-    pub supervisor_dispositions: Vec<Disposition>,
-}
-
-impl Default for PolicyConfig {
-    fn default() -> Self {
-        PolicyConfig {
-            supervisor_dispositions: Policy::default().supervisor_dispositions,
-        }
-    }
+    /// The return policy file (see `config/policy.toml`); `None`: the embedded one.
+    pub file: Option<PathBuf>,
+    /// The loaded, validated policy (filled by `Config::load`).
+    #[serde(skip)]
+    pub rules: Policy,
 }
 
 impl PolicyConfig {
     pub fn policy(&self) -> Policy {
-        Policy {
-            supervisor_dispositions: self.supervisor_dispositions.clone(),
-        }
+        self.rules.clone()
     }
 }
 
@@ -281,6 +275,7 @@ impl Config {
             config.store.data_dir = dir.clone();
         }
         config.validate()?;
+        config.policy.rules = crate::policy_file::load(config.policy.file.as_deref())?;
         Ok(config)
     }
 

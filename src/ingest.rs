@@ -11,9 +11,10 @@ use serde::Serialize;
 
 use crate::config::SinkConfig;
 use crate::domain::{
-    self, Actor, Case, CaseError, CaseEvent, CaseId, CaseState, Command, EventId, Flag, Policy, RmaRef, SiteId,
+    self, Actor, Case, CaseError, CaseEvent, CaseId, CaseState, Command, Disposition, EventId, EventKind, Flag, Policy,
+    RefundDecision, RmaRef, SiteId,
 };
-use crate::store::{self, Commit, EventRecord, IdempotentRequest, RecordError, Recorded, Store, StoreError};
+use crate::store::{self, Commit, EventRecord, FollowUp, IdempotentRequest, RecordError, Recorded, Store, StoreError};
 use crate::tokens::Caller;
 
 /// Largest number of events one case may collect. A case's projection is stored as one value;
@@ -89,6 +90,19 @@ struct WriteAnswer<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     rma: Option<&'a RmaRef>,
     flags: Vec<Flag>,
+    /// The policy's suggestion for an inspection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suggested_disposition: Option<Disposition>,
+    /// The refund decision this write made due, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refund: Option<RefundAnswer<'a>>,
+}
+
+#[derive(Serialize)]
+struct RefundAnswer<'a> {
+    decision_id: EventId,
+    #[serde(flatten)]
+    decision: &'a RefundDecision,
 }
 
 impl Ingest {
@@ -183,7 +197,35 @@ impl Ingest {
         let event =
             domain::decide(current.as_ref(), &write.command, actor, &self.policy).map_err(IngestError::Refused)?;
         let event_id = EventId::generate();
-        let case = domain::apply(current, case_id, event_id, &event);
+        let recorded_at_ms = now_ms();
+        let mut case = domain::apply(current, case_id, event_id, &event);
+        let mut follow_ups = Vec::new();
+        // A refund decision that this event made due is committed with it: a crash can never
+        // leave a graded case whose refund was due but never decided.
+        if let Some(next) = domain::follow_up(&case, &self.policy) {
+            let id = EventId::generate();
+            case = domain::apply(Some(case), case_id, id, &next);
+            follow_ups.push(FollowUp {
+                sinks: self.sinks_for(next.kind()),
+                event: EventRecord {
+                    seq: seq + 1,
+                    id,
+                    case_id,
+                    site: self.site.clone(),
+                    station: write.caller.station.clone(),
+                    token: write.caller.token.clone(),
+                    recorded_at_ms,
+                    event: next,
+                },
+            });
+        }
+        let refund = follow_ups.iter().find_map(|f| match &f.event.event {
+            CaseEvent::RefundDecided { decision } => Some(RefundAnswer {
+                decision_id: f.event.id,
+                decision,
+            }),
+            _ => None,
+        });
         let answer = WriteAnswer {
             case_id,
             event_id,
@@ -194,15 +236,14 @@ impl Ingest {
                 _ => None,
             },
             flags: case.open_flags(),
+            suggested_disposition: match &event {
+                CaseEvent::ItemInspected { suggested, .. } => *suggested,
+                _ => None,
+            },
+            refund,
         };
         let body = serde_json::to_string(&answer).expect("answers serialise to JSON infallibly");
-        let kind = event.kind();
-        let sinks = self
-            .sinks
-            .iter()
-            .filter(|sink| sink.kind.wants(kind))
-            .map(|sink| sink.name.as_str().to_owned())
-            .collect();
+        let sinks = self.sinks_for(event.kind());
         let record = EventRecord {
             seq,
             id: event_id,
@@ -210,7 +251,7 @@ impl Ingest {
             site: self.site.clone(),
             station: write.caller.station.clone(),
             token: write.caller.token.clone(),
-            recorded_at_ms: now_ms(),
+            recorded_at_ms,
             event,
         };
         Ok(Commit {
@@ -219,7 +260,17 @@ impl Ingest {
             status: 201,
             body,
             sinks,
+            follow_ups,
         })
+    }
+
+    /// Names of the configured sinks that want events of `kind`.
+    fn sinks_for(&self, kind: EventKind) -> Vec<String> {
+        self.sinks
+            .iter()
+            .filter(|sink| sink.kind.wants(kind))
+            .map(|sink| sink.name.as_str().to_owned())
+            .collect()
     }
 }
 

@@ -169,6 +169,9 @@ impl Rig {
             scale: None,
             rma: None,
             lines: vec![],
+            expected: None,
+            expectations_known: false,
+            received_at_ms: 0,
         });
         self.write(None, command).await
     }

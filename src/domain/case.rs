@@ -11,8 +11,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::expected::ExpectedReturn;
 use super::grading::{Condition, Disposition, Grade};
 use super::ids::{CaseId, EventId};
+use super::policy::{self, Policy, ReceiptFacts, RefundDecision, RuleHit};
 use super::role::Role;
 use super::values::{keyword_enum, Barcode, Grams, LineNo, Notes, Qty, RmaRef, ScaleId, Serial, Sku};
 
@@ -70,6 +72,8 @@ keyword_enum! {
         FlagCleared = "flag_cleared",
         /// `CaseEvent::CaseClosed`.
         CaseClosed = "case_closed",
+        /// `CaseEvent::RefundDecided`.
+        RefundDecided = "refund_decided",
     }
 }
 
@@ -92,6 +96,12 @@ pub struct Case {
     pub flags: Vec<FlagRecord>,
     /// Whether the case was closed.
     pub closed: bool,
+    /// The expected return the receipt matched (snapshot from the RMA cache).
+    #[serde(default)]
+    pub expected: Option<Box<ExpectedReturn>>,
+    /// The latest refund decision, if one was made.
+    #[serde(default)]
+    pub refund: Option<RefundRecord>,
     /// Events folded so far, including ones `apply` ignored as nonsensical,
     /// so it always equals the length of the stream it was built from.
     pub events: u32,
@@ -142,6 +152,15 @@ pub struct DispositionRecord {
     pub qty: u32,
     /// Where they went.
     pub disposition: Disposition,
+}
+
+/// The latest refund decision of a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundRecord {
+    /// The `RefundDecided` event: its id is the decision's idempotency key.
+    pub event: EventId,
+    /// What was decided.
+    pub decision: RefundDecision,
 }
 
 /// One raising of a flag, and its clearing if it was cleared.
@@ -275,8 +294,14 @@ pub struct ReceiveParcel {
     pub scale: Option<ScaleId>,
     /// RMA, if known.
     pub rma: Option<RmaRef>,
-    /// Expected contents; empty when unknown.
+    /// Expected contents; empty when unknown (then the expected return's, if matched).
     pub lines: Vec<NewLine>,
+    /// The expected return the label or RMA matched in the RMA cache.
+    pub expected: Option<Box<ExpectedReturn>>,
+    /// Whether an RMA cache is in use, so that no match means an unexpected parcel.
+    pub expectations_known: bool,
+    /// When the parcel was received (Unix ms), for the return window.
+    pub received_at_ms: u64,
 }
 
 /// One line of a receipt, as received (also stored in `ParcelReceived`).
@@ -364,6 +389,12 @@ pub enum CaseEvent {
         lines: Vec<NewLine>,
         /// Flags raised at receipt.
         flags: Vec<Flag>,
+        /// The expected return matched, as cached at receipt.
+        #[serde(default)]
+        expected: Option<Box<ExpectedReturn>>,
+        /// The policy rules applied at receipt and what they decided.
+        #[serde(default)]
+        rules: Vec<RuleHit>,
     },
     /// Units of a line were inspected, or an inspection was corrected.
     ItemInspected {
@@ -383,6 +414,12 @@ pub enum CaseEvent {
         corrects: Option<EventId>,
         /// Flags raised (only ones not already open).
         flags: Vec<Flag>,
+        /// The grade's default disposition, by policy.
+        #[serde(default)]
+        suggested: Option<Disposition>,
+        /// The policy rules applied and what they decided.
+        #[serde(default)]
+        rules: Vec<RuleHit>,
     },
     /// Units of a line were given a disposition.
     ItemDisposed {
@@ -402,6 +439,12 @@ pub enum CaseEvent {
     },
     /// The case was closed.
     CaseClosed,
+    /// The policy decided the case's refund (or changed an earlier decision). Follows, in the
+    /// same transaction, the event that made it due.
+    RefundDecided {
+        /// The decision.
+        decision: RefundDecision,
+    },
 }
 
 impl CaseEvent {
@@ -413,22 +456,7 @@ impl CaseEvent {
             CaseEvent::ItemDisposed { .. } => EventKind::ItemDisposed,
             CaseEvent::FlagCleared { .. } => EventKind::FlagCleared,
             CaseEvent::CaseClosed => EventKind::CaseClosed,
-        }
-    }
-}
-
-/// Site policy that `decide` consults.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Policy {
-    /// Dispositions only a supervisor may give.
-    pub supervisor_dispositions: Vec<Disposition>,
-}
-
-impl Default for Policy {
-    /// Scrap, liquidate and donate: the ones that write stock off.
-    fn default() -> Self {
-        Self {
-            supervisor_dispositions: vec![Disposition::Scrap, Disposition::Liquidate, Disposition::Donate],
+            CaseEvent::RefundDecided { .. } => EventKind::RefundDecided,
         }
     }
 }
@@ -450,6 +478,8 @@ pub enum SupervisorReason {
     OpenFlags(Vec<Flag>),
     /// The policy reserves this disposition to supervisors.
     Disposition(Disposition),
+    /// The parcel's value reached the policy's high-value threshold.
+    HighValue,
 }
 
 impl fmt::Display for SupervisorReason {
@@ -460,6 +490,7 @@ impl fmt::Display for SupervisorReason {
                 write!(f, "disposing while the case has open flags: {}", FlagList(flags))
             }
             SupervisorReason::Disposition(d) => write!(f, "the disposition {d}"),
+            SupervisorReason::HighValue => f.write_str("disposing of a high-value parcel"),
         }
     }
 }
@@ -618,7 +649,7 @@ impl CaseError {
             CaseError::NeedsSupervisor { reason } => match reason {
                 SupervisorReason::Correction => Some("corrects"),
                 SupervisorReason::Disposition(_) => Some("disposition"),
-                SupervisorReason::OpenFlags(_) => None,
+                SupervisorReason::OpenFlags(_) | SupervisorReason::HighValue => None,
             },
             CaseError::UnknownCase
             | CaseError::AlreadyExists { .. }
@@ -663,10 +694,10 @@ pub fn decide(case: Option<&Case>, command: &Command, actor: &Actor, policy: &Po
     }
     match command {
         Command::Receive(receive) => match case {
-            None => decide_receive(receive),
+            None => decide_receive(receive, policy),
             Some(case) => Err(CaseError::AlreadyExists { state: case.state() }),
         },
-        Command::Inspect(inspect) => decide_inspect(open_case(case)?, inspect, actor),
+        Command::Inspect(inspect) => decide_inspect(open_case(case)?, inspect, actor, policy),
         Command::Dispose(dispose) => decide_dispose(open_case(case)?, dispose, actor, policy),
         Command::ClearFlag(clear) => decide_clear_flag(open_case(case)?, clear),
         Command::Close => decide_close(open_case(case)?),
@@ -681,7 +712,7 @@ fn open_case(case: Option<&Case>) -> Result<&Case, CaseError> {
     }
 }
 
-fn decide_receive(receive: &ReceiveParcel) -> Result<CaseEvent, CaseError> {
+fn decide_receive(receive: &ReceiveParcel, policy: &Policy) -> Result<CaseEvent, CaseError> {
     if receive.lines.len() > MAX_LINES {
         return Err(CaseError::TooManyLines {
             max: MAX_LINES,
@@ -690,19 +721,62 @@ fn decide_receive(receive: &ReceiveParcel) -> Result<CaseEvent, CaseError> {
     }
     // The event carries the line the case actually gets, so the stream says
     // what happened without readers knowing this rule.
-    let lines = if receive.lines.is_empty() {
-        vec![unidentified_line()]
-    } else {
-        receive.lines.clone()
+    let lines = match (&receive.expected, receive.lines.is_empty()) {
+        (_, false) => receive.lines.clone(),
+        (Some(expected), true) => expected_lines(expected),
+        (None, true) => vec![unidentified_line()],
     };
+    let (flags, rules) = policy::receipt_rules(
+        policy,
+        &ReceiptFacts {
+            weight: receive.weight,
+            lines: &lines,
+            expected: receive.expected.as_deref(),
+            expectations_known: receive.expectations_known,
+            rma_given: receive.rma.is_some(),
+            received_at_ms: receive.received_at_ms,
+        },
+    );
     Ok(CaseEvent::ParcelReceived {
         label: receive.label.clone(),
         weight: receive.weight,
         scale: receive.scale.clone(),
-        rma: receive.rma.clone(),
+        // A matched return names its RMA even when the station scanned only the label.
+        rma: receive
+            .rma
+            .clone()
+            .or_else(|| receive.expected.as_ref().map(|e| e.rma.clone())),
         lines,
-        flags: Vec::new(),
+        flags,
+        expected: receive.expected.clone(),
+        rules,
     })
+}
+
+/// The receipt lines of an expected return, for a station that only scanned the label. A
+/// single sold serial is carried over, so the inspection's serial check compares against it.
+fn expected_lines(expected: &ExpectedReturn) -> Vec<NewLine> {
+    let lines: Vec<NewLine> = expected
+        .lines
+        .iter()
+        .take(MAX_LINES)
+        .filter_map(|l| {
+            Some(NewLine {
+                sku: l.sku.clone(),
+                barcode: l.barcode.clone(),
+                qty: Qty::new(l.qty).ok()?,
+                serial: match l.serials.as_slice() {
+                    [only] if l.qty == 1 => Some(only.clone()),
+                    _ => None,
+                },
+            })
+        })
+        .collect();
+    if lines.is_empty() {
+        vec![unidentified_line()]
+    } else {
+        lines
+    }
 }
 
 fn unidentified_line() -> NewLine {
@@ -736,7 +810,7 @@ fn take(case: &Case, line: LineNo, qty: Option<Qty>, available: u32) -> Result<u
     Ok(requested)
 }
 
-fn decide_inspect(case: &Case, cmd: &Inspect, actor: &Actor) -> Result<CaseEvent, CaseError> {
+fn decide_inspect(case: &Case, cmd: &Inspect, actor: &Actor, policy: &Policy) -> Result<CaseEvent, CaseError> {
     let line = find_line(case, cmd.line)?;
     let qty = match cmd.corrects {
         None => {
@@ -775,6 +849,7 @@ fn decide_inspect(case: &Case, cmd: &Inspect, actor: &Actor) -> Result<CaseEvent
     conditions.sort_unstable();
     conditions.dedup();
     let flags = inspection_flags(case, line, &conditions, cmd.serial.as_ref());
+    let (suggested, hit) = policy::suggested_disposition(policy, cmd.grade);
     Ok(CaseEvent::ItemInspected {
         line: cmd.line,
         qty,
@@ -784,13 +859,19 @@ fn decide_inspect(case: &Case, cmd: &Inspect, actor: &Actor) -> Result<CaseEvent
         notes: cmd.notes.clone(),
         corrects: cmd.corrects,
         flags,
+        suggested: Some(suggested),
+        rules: vec![hit],
     })
 }
 
 /// Flags an inspection raises, leaving out ones already open so the stream
 /// does not claim to raise what was already raised.
 fn inspection_flags(case: &Case, line: &Line, conditions: &[Condition], serial: Option<&Serial>) -> Vec<Flag> {
-    let serial_differs = matches!((serial, &line.serial), (Some(seen), Some(expected)) if seen != expected);
+    let serial_differs = match (serial, &line.serial) {
+        (Some(seen), Some(expected)) => seen != expected,
+        (Some(seen), None) => policy::serial_sold_elsewhere(case, line, seen),
+        (None, _) => false,
+    };
     let candidates = [
         (conditions.contains(&Condition::WrongItem), Flag::WrongItem),
         (conditions.contains(&Condition::EmptyBox), Flag::EmptyBox),
@@ -815,6 +896,11 @@ fn decide_dispose(case: &Case, cmd: &Dispose, actor: &Actor, policy: &Policy) ->
         if policy.supervisor_dispositions.contains(&cmd.disposition) {
             return Err(CaseError::NeedsSupervisor {
                 reason: SupervisorReason::Disposition(cmd.disposition),
+            });
+        }
+        if policy::is_high_value(case) {
+            return Err(CaseError::NeedsSupervisor {
+                reason: SupervisorReason::HighValue,
             });
         }
     }
@@ -857,6 +943,12 @@ fn decide_close(case: &Case) -> Result<CaseEvent, CaseError> {
     Ok(CaseEvent::CaseClosed)
 }
 
+/// The event that must follow `case`'s latest event in the same transaction, if any: today
+/// only a refund decision that became due (see `policy::refund_due`).
+pub fn follow_up(case: &Case, policy: &Policy) -> Option<CaseEvent> {
+    policy::refund_due(policy, case).map(|decision| CaseEvent::RefundDecided { decision })
+}
+
 /// Label of a projection built from a stream that does not start with
 /// `ParcelReceived`; only reachable from corrupt or truncated storage.
 const UNRECEIVED_LABEL: &str = "UNRECEIVED";
@@ -884,6 +976,8 @@ pub fn apply(case: Option<Case>, id: CaseId, event_id: EventId, event: &CaseEven
                 rma,
                 lines,
                 flags,
+                expected,
+                rules: _,
             },
         ) => {
             let mut case = Case {
@@ -895,6 +989,8 @@ pub fn apply(case: Option<Case>, id: CaseId, event_id: EventId, event: &CaseEven
                 lines: receipt_lines(lines),
                 flags: Vec::new(),
                 closed: false,
+                expected: expected.clone(),
+                refund: None,
                 events: 0,
             };
             case.raise(event_id, flags);
@@ -911,6 +1007,8 @@ pub fn apply(case: Option<Case>, id: CaseId, event_id: EventId, event: &CaseEven
                 lines: Vec::new(),
                 flags: Vec::new(),
                 closed: false,
+                expected: None,
+                refund: None,
                 events: 0,
             };
             fold(&mut case, event_id, event);
@@ -953,6 +1051,8 @@ fn fold(case: &mut Case, event_id: EventId, event: &CaseEvent) {
             notes: _,
             corrects,
             flags,
+            suggested: _,
+            rules: _,
         } => {
             let Some(line) = case.line_mut(*line) else {
                 return;
@@ -1012,5 +1112,11 @@ fn fold(case: &mut Case, event_id: EventId, event: &CaseEvent) {
             }
         }
         CaseEvent::CaseClosed => case.closed = true,
+        CaseEvent::RefundDecided { decision } => {
+            case.refund = Some(RefundRecord {
+                event: event_id,
+                decision: decision.clone(),
+            })
+        }
     }
 }

@@ -9,21 +9,25 @@ pub mod case;
 pub mod expected;
 pub mod grading;
 pub mod ids;
+pub mod policy;
 pub mod role;
 pub mod values;
 
 pub use case::{
-    apply, decide, Actor, Case, CaseError, CaseEvent, CaseState, ClearFlag, Command, Dispose, DispositionRecord,
-    EventKind, Flag, FlagRecord, Inspect, InspectionRecord, Line, NewLine, Policy, ReceiveParcel, SupervisorReason,
-    MAX_LINES,
+    apply, decide, follow_up, Actor, Case, CaseError, CaseEvent, CaseState, ClearFlag, Command, Dispose,
+    DispositionRecord, EventKind, Flag, FlagRecord, Inspect, InspectionRecord, Line, NewLine, ReceiveParcel,
+    RefundRecord, SupervisorReason, MAX_LINES,
 };
 pub use expected::{ExpectedLine, ExpectedReturn};
 pub use grading::{Condition, Disposition, Grade};
 pub use ids::{CaseId, EventId, SiteId, StationId, TokenId};
+pub use policy::{GradeRule, Policy, RefundDecision, RefundLine, RefundOn, RuleHit, WeightCheck};
 pub use role::Role;
 pub use values::{Barcode, Grams, InvalidValue, LineNo, Notes, Qty, RmaRef, ScaleId, Serial, Sku, NOTES_MAX_CHARS};
 
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod policy_tests;
 #[cfg(test)]
 mod tests;

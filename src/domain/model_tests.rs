@@ -423,6 +423,9 @@ fn to_command(step: &Step, corrects: Option<EventId>) -> Command {
                     serial: serial.map(serial_no),
                 })
                 .collect(),
+            expected: None,
+            expectations_known: false,
+            received_at_ms: 0,
         }),
         Step::Inspect {
             line,
@@ -516,7 +519,7 @@ proptest! {
     fn decide_then_apply_agrees_with_an_independent_model(
         (restricted, steps) in run_strategy()
     ) {
-        let policy = Policy { supervisor_dispositions: restricted.clone() };
+        let policy = Policy { supervisor_dispositions: restricted.clone(), ..Policy::default() };
         let mut case: Option<Case> = None;
         let mut model = Model::default();
         for (n, (role, step)) in steps.iter().enumerate() {
@@ -620,6 +623,8 @@ fn arbitrary_event() -> impl Strategy<Value = CaseEvent> {
                 rma: None,
                 lines,
                 flags,
+                expected: None,
+                rules: Vec::new(),
             }),
         4 => (line.clone(), qty.clone(), select(Grade::ALL), event_ref, flags)
             .prop_map(|(line, qty, grade, corrects, flags)| CaseEvent::ItemInspected {
@@ -631,6 +636,8 @@ fn arbitrary_event() -> impl Strategy<Value = CaseEvent> {
                 notes: None,
                 corrects,
                 flags,
+                suggested: None,
+                rules: Vec::new(),
             }),
         3 => (line, qty, select(Disposition::ALL))
             .prop_map(|(line, qty, disposition)| CaseEvent::ItemDisposed { line, qty, disposition }),

@@ -41,6 +41,9 @@ fn receive(lines: Vec<NewLine>) -> Command {
         scale: Some(ScaleId::parse("scale-1").unwrap()),
         rma: Some(RmaRef::parse("RMA-42").unwrap()),
         lines,
+        expected: None,
+        expectations_known: false,
+        received_at_ms: 0,
     })
 }
 
@@ -619,6 +622,7 @@ fn the_policy_decides_which_dispositions_are_restricted() {
     let mut h = Harness::with_lines(vec![new_line(2, None)]);
     h.policy = Policy {
         supervisor_dispositions: vec![Disposition::Restock],
+        ..Policy::default()
     };
     h.ok(Inspector, inspect(1, None));
     h.ok(Inspector, dispose(1, Some(1), Disposition::Scrap));
@@ -854,6 +858,8 @@ fn every_event() -> Vec<CaseEvent> {
                 },
             ],
             flags: vec![Flag::LateReturn, Flag::HighValue],
+            expected: None,
+            rules: Vec::new(),
         },
         CaseEvent::ParcelReceived {
             label: Barcode::parse("L").unwrap(),
@@ -862,6 +868,8 @@ fn every_event() -> Vec<CaseEvent> {
             rma: None,
             lines: Vec::new(),
             flags: Vec::new(),
+            expected: None,
+            rules: Vec::new(),
         },
         CaseEvent::ItemInspected {
             line: ln(1),
@@ -872,6 +880,8 @@ fn every_event() -> Vec<CaseEvent> {
             notes: Some(Notes::parse("lid cracked\n\tphoto 3 – ok").unwrap()),
             corrects: Some(eid(7)),
             flags: vec![Flag::WrongItem],
+            suggested: None,
+            rules: Vec::new(),
         },
         CaseEvent::ItemInspected {
             line: ln(500),
@@ -882,6 +892,8 @@ fn every_event() -> Vec<CaseEvent> {
             notes: None,
             corrects: None,
             flags: Vec::new(),
+            suggested: None,
+            rules: Vec::new(),
         },
         CaseEvent::ItemDisposed {
             line: ln(2),
@@ -897,6 +909,28 @@ fn every_event() -> Vec<CaseEvent> {
             note: None,
         },
         CaseEvent::CaseClosed,
+        CaseEvent::RefundDecided {
+            decision: RefundDecision {
+                supersedes: Some(eid(9)),
+                basis: RefundOn::Inspection,
+                lines: vec![RefundLine {
+                    line: ln(1),
+                    sku: Some(Sku::parse("SKU-1").unwrap()),
+                    qty: 2,
+                    grade: Some(Grade::B),
+                    inspection: Some(eid(8)),
+                    percent: 85,
+                    amount_minor: Some(8_499),
+                    rule: RuleHit {
+                        rule: "grade_B_fee".into(),
+                        decided: "refund 85% by rule grade_B_fee".into(),
+                    },
+                }],
+                currency: Some("EUR".into()),
+                total_minor: Some(8_499),
+                cleared_flags: vec![Flag::WeightMismatch],
+            },
+        },
     ]
 }
 
@@ -955,7 +989,8 @@ fn event_kinds_name_their_variants() {
             "item_disposed",
             "flag_cleared",
             "flag_cleared",
-            "case_closed"
+            "case_closed",
+            "refund_decided"
         ]
     );
 }
@@ -1009,6 +1044,8 @@ fn applying_nonsense_events_ignores_them_but_counts_them() {
             notes: None,
             corrects: None,
             flags: vec![Flag::WrongItem],
+            suggested: None,
+            rules: Vec::new(),
         },
         CaseEvent::ItemInspected {
             line: ln(1),
@@ -1019,6 +1056,8 @@ fn applying_nonsense_events_ignores_them_but_counts_them() {
             notes: None,
             corrects: Some(eid(12345)),
             flags: vec![Flag::EmptyBox],
+            suggested: None,
+            rules: Vec::new(),
         },
         CaseEvent::ItemDisposed {
             line: ln(1),
@@ -1057,6 +1096,8 @@ fn applying_more_units_than_available_saturates() {
         notes: None,
         corrects: None,
         flags: Vec::new(),
+        suggested: None,
+        rules: Vec::new(),
     };
     case = apply(Some(case), CASE, eid(10), &inspected);
     case = apply(
@@ -1083,6 +1124,8 @@ fn a_receipt_with_more_lines_than_line_numbers_keeps_the_first_500() {
         rma: None,
         lines: vec![new_line(1, None); 600],
         flags: vec![Flag::UnexpectedParcel, Flag::UnexpectedParcel],
+        expected: None,
+        rules: Vec::new(),
     };
     let case = apply(None, CASE, eid(1), &event);
     assert_eq!(case.lines.len(), 500);

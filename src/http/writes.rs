@@ -165,6 +165,9 @@ pub async fn receive_parcel(
                 serial: l.serial,
             })
             .collect(),
+        expected: None,
+        expectations_known: false,
+        received_at_ms: crate::ingest::now_ms(),
     });
     run(&state, caller, key, body.fingerprint, None, command).await
 }

@@ -139,6 +139,17 @@ pub struct Commit {
     pub body: String,
     /// Sinks that get an outbox entry for this event.
     pub sinks: Vec<String>,
+    /// Events the command's event made due (a refund decision), committed in the same
+    /// transaction with the following sequence numbers; `case` is the projection after them.
+    pub follow_ups: Vec<FollowUp>,
+}
+
+/// An event committed right after a command's own event, in its transaction.
+#[derive(Debug, Clone)]
+pub struct FollowUp {
+    pub event: EventRecord,
+    /// Sinks that get an outbox entry for this event.
+    pub sinks: Vec<String>,
 }
 
 /// A handle to the open store. Cheap to clone; all clones share one database and one flusher.
@@ -256,6 +267,11 @@ impl Store {
         let seq = *last_seq + 1;
         let commit = decide(case, seq).map_err(RecordError::Refused)?;
         debug_assert_eq!(commit.event.seq, seq, "decide must use the sequence it was given");
+        debug_assert!(
+            commit.follow_ups.iter().zip(seq + 1..).all(|(f, s)| f.event.seq == s),
+            "follow-up events take the next sequence numbers"
+        );
+        let last = seq + commit.follow_ups.len() as u64;
 
         let idem = IdempotencyRecord {
             fingerprint: request.fingerprint.to_owned(),
@@ -265,17 +281,19 @@ impl Store {
             created_at_ms: commit.event.recorded_at_ms,
         };
         let case_key = keys::case(commit.event.case_id);
-        let event_bytes = encode(&commit.event);
         let case_bytes = encode(&commit.case);
         let idem_bytes = encode(&idem);
-        let outbox: Vec<(Vec<u8>, Vec<u8>)> = commit
-            .sinks
-            .iter()
-            .map(|sink| {
-                let entry = OutboxEntry::new(seq, commit.event.id, commit.event.case_id, commit.event.recorded_at_ms);
-                (keys::outbox(sink, seq), encode(&entry))
-            })
-            .collect();
+        let appended = std::iter::once((&commit.event, &commit.sinks))
+            .chain(commit.follow_ups.iter().map(|f| (&f.event, &f.sinks)));
+        let mut events_bytes = Vec::with_capacity(1 + commit.follow_ups.len());
+        let mut outbox: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for (event, sinks) in appended {
+            events_bytes.push((event.seq, event.case_id, encode(event)));
+            for sink in sinks {
+                let entry = OutboxEntry::new(event.seq, event.id, event.case_id, event.recorded_at_ms);
+                outbox.push((keys::outbox(sink, event.seq), encode(&entry)));
+            }
+        }
 
         (
             &inner.events,
@@ -285,9 +303,11 @@ impl Store {
             &inner.outbox,
         )
             .transaction(|(events, cases, case_events, idempotency, outbox_tree)| {
-                events.insert(&keys::seq(seq), event_bytes.as_slice())?;
+                for (event_seq, case_id, bytes) in &events_bytes {
+                    events.insert(&keys::seq(*event_seq), bytes.as_slice())?;
+                    case_events.insert(&keys::case_event(*case_id, *event_seq), &[])?;
+                }
                 cases.insert(&case_key, case_bytes.as_slice())?;
-                case_events.insert(&keys::case_event(commit.event.case_id, seq), &[])?;
                 idempotency.insert(idem_key.as_slice(), idem_bytes.as_slice())?;
                 for (key, value) in &outbox {
                     outbox_tree.insert(key.as_slice(), value.as_slice())?;
@@ -298,8 +318,8 @@ impl Store {
                 TransactionError::Storage(e) => StoreError::Sled(e),
                 TransactionError::Abort(()) => unreachable!("the transaction never aborts"),
             })?;
-        *last_seq = seq;
-        inner.commit.committed(seq);
+        *last_seq = last;
+        inner.commit.committed(last);
         Ok(Recorded::Appended {
             seq,
             status: commit.status,

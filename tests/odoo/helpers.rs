@@ -131,6 +131,9 @@ impl Rig {
                     serial: None,
                 })
                 .collect(),
+            expected: None,
+            expectations_known: false,
+            received_at_ms: 0,
         });
         self.write(None, command).await
     }

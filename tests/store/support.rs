@@ -105,6 +105,9 @@ pub fn receive_write(caller: &Caller, key: &str, label: &str, qty: u32) -> Write
             qty: Qty::new(qty).unwrap(),
             serial: None,
         }],
+        expected: None,
+        expectations_known: false,
+        received_at_ms: 0,
     });
     write(caller, key, None, command)
 }
