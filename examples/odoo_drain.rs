@@ -59,6 +59,7 @@ async fn drain(cases: u32, max_batch: usize) -> anyhow::Result<(Duration, u64, u
         name: SinkName::parse("odoo").map_err(anyhow::Error::msg)?,
         kind: SinkKind::Odoo,
         odoo: Some(config.clone()),
+        refund: None,
     }];
     let ingest = Ingest::new(store.clone(), site.clone(), Policy::default(), sinks);
     let caller = Caller {

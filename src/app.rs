@@ -15,6 +15,7 @@ use crate::devices::DeviceHub;
 use crate::http::{self, AppState, Limits};
 use crate::ingest::Ingest;
 use crate::sinks::odoo::OdooSink;
+use crate::sinks::refund::RefundSink;
 use crate::sinks::SinkKind;
 use crate::store::{Store, StoreOptions};
 
@@ -144,14 +145,18 @@ fn start_dispatchers(config: &Config, store: &Store) -> anyhow::Result<Vec<(Sink
     let mut out = Vec::new();
     for sink in &config.sinks {
         let name = sink.name.as_str().to_owned();
-        match (sink.kind, &sink.odoo) {
-            (SinkKind::Odoo, Some(odoo)) => {
+        match (sink.kind, &sink.odoo, &sink.refund) {
+            (SinkKind::Odoo, Some(odoo), _) => {
                 let odoo = OdooSink::new(odoo.clone(), config.site.clone())
                     .map_err(|e| anyhow::anyhow!("sink `{name}`: {e}"))?;
                 out.push(delivery::spawn(name, odoo, store.clone(), options.clone()));
             }
+            (SinkKind::Refund, _, Some(refund)) => {
+                let refund = RefundSink::new(refund.clone()).map_err(|e| anyhow::anyhow!("sink `{name}`: {e}"))?;
+                out.push(delivery::spawn(name, refund, store.clone(), options.clone()));
+            }
             // Config validation refuses these; keep the compiler's exhaustiveness honest.
-            (kind, _) => anyhow::bail!("sink `{name}`: kind {kind:?} cannot be started"),
+            (kind, _, _) => anyhow::bail!("sink `{name}`: kind {kind:?} cannot be started"),
         }
     }
     Ok(out)

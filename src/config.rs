@@ -205,6 +205,9 @@ pub struct SinkConfig {
     /// Settings of an `odoo` sink (required for that kind).
     #[serde(default)]
     pub odoo: Option<crate::sinks::odoo::OdooConfig>,
+    /// Settings of a `refund` sink (required for that kind).
+    #[serde(default)]
+    pub refund: Option<crate::sinks::refund::RefundConfig>,
 }
 
 /// Overrides given on the command line; `None` leaves the configured value.
@@ -288,29 +291,46 @@ impl Config {
                     message: format!("sink name `{}` is used twice; names must be unique", sink.name),
                 });
             }
-            match (sink.kind, &sink.odoo) {
-                (SinkKind::Odoo, Some(odoo)) => odoo.validate().map_err(|(key, message)| ConfigError::Invalid {
-                    key: format!("sinks[{i}].odoo.{key}"),
-                    message,
-                })?,
-                (SinkKind::Odoo, None) => {
-                    return Err(ConfigError::Invalid {
-                        key: format!("sinks[{i}].odoo"),
-                        message: "a sink of kind `odoo` needs a [sinks.odoo] table (url, database, login, secret)"
-                            .into(),
-                    })
+            let section = |key: &str, message: String| ConfigError::Invalid {
+                key: format!("sinks[{i}].{key}"),
+                message,
+            };
+            match (sink.kind, &sink.odoo, &sink.refund) {
+                (SinkKind::Odoo, Some(odoo), None) => odoo
+                    .validate()
+                    .map_err(|(key, message)| section(&format!("odoo.{key}"), message))?,
+                (SinkKind::Refund, None, Some(refund)) => refund
+                    .validate()
+                    .map_err(|(key, message)| section(&format!("refund.{key}"), message))?,
+                (SinkKind::Odoo, None, _) => {
+                    return Err(section(
+                        "odoo",
+                        "a sink of kind `odoo` needs a [sinks.odoo] table (url, database, login, secret)".into(),
+                    ))
                 }
-                (_, Some(_)) => {
-                    return Err(ConfigError::Invalid {
-                        key: format!("sinks[{i}].odoo"),
-                        message: "only a sink of kind `odoo` takes a [sinks.odoo] table".into(),
-                    })
+                (SinkKind::Refund, _, None) => {
+                    return Err(section(
+                        "refund",
+                        "a sink of kind `refund` needs a [sinks.refund] table (url, secret_file or secret_env)".into(),
+                    ))
                 }
-                (kind @ (SinkKind::Refund | SinkKind::Nats), None) => {
-                    return Err(ConfigError::Invalid {
-                        key: format!("sinks[{i}].kind"),
-                        message: format!("the `{kind:?}` sink is not available in this version; use `odoo`"),
-                    })
+                (SinkKind::Nats, None, None) => {
+                    return Err(section(
+                        "kind",
+                        "the `nats` sink is not available in this version; use `odoo` or `refund`".into(),
+                    ))
+                }
+                (kind, odoo, _) => {
+                    // The table that does not belong to this kind.
+                    let stray = if kind != SinkKind::Odoo && odoo.is_some() {
+                        "odoo"
+                    } else {
+                        "refund"
+                    };
+                    return Err(section(
+                        stray,
+                        format!("a sink of kind `{kind:?}` takes no [sinks.{stray}] table; remove it"),
+                    ));
                 }
             }
         }

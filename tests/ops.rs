@@ -58,6 +58,7 @@ impl OpsApp {
             name: SinkName::parse(SINK).expect("a sink name"),
             kind: SinkKind::Odoo,
             odoo: Some(toml::from_str(&odoo).expect("an odoo sink config")),
+            refund: None,
         });
         let app = App::build(&config).await.expect("the app builds");
         let base = format!("http://{}", app.local_addr());

@@ -116,6 +116,7 @@ async fn rig_with(sink: Scripted) -> Rig {
         name: SinkName::parse("test").unwrap(),
         kind: SinkKind::Nats,
         odoo: None,
+        refund: None,
     }];
     let ingest = Ingest::new(store.clone(), site, Policy::default(), sinks);
     let options = DispatcherOptions {

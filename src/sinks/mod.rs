@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::EventKind;
 
+pub mod common;
 pub mod odoo;
+pub mod refund;
 
 /// A configured sink's name: 1–32 of `[a-z0-9_-]`, unique per site. It is part of outbox keys.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -72,8 +74,7 @@ impl SinkKind {
     pub fn wants(self, event: EventKind) -> bool {
         match self {
             SinkKind::Odoo => matches!(event, EventKind::ParcelReceived | EventKind::ItemDisposed),
-            // Refund decisions are a later event kind (policy issue); no event yet triggers one.
-            SinkKind::Refund => false,
+            SinkKind::Refund => event == EventKind::RefundDecided,
             SinkKind::Nats => true,
         }
     }
@@ -89,6 +90,18 @@ mod tests {
         assert!(SinkKind::Odoo.wants(EventKind::ItemDisposed));
         assert!(!SinkKind::Odoo.wants(EventKind::ItemInspected));
         assert!(!SinkKind::Odoo.wants(EventKind::CaseClosed));
+        assert!(!SinkKind::Odoo.wants(EventKind::RefundDecided));
+    }
+
+    #[test]
+    fn the_refund_sink_wants_refund_decisions_only() {
+        for kind in EventKind::ALL {
+            assert_eq!(
+                SinkKind::Refund.wants(*kind),
+                *kind == EventKind::RefundDecided,
+                "{kind}"
+            );
+        }
     }
 
     #[test]

@@ -124,6 +124,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         name: SinkName::parse(SINK).expect("a sink name"),
         kind: SinkKind::Odoo,
         odoo: Some(toml::from_str(&odoo).expect("an odoo sink config")),
+        refund: None,
     });
 
     let app = App::build(&config).await.expect("the app builds");

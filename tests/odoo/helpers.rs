@@ -70,6 +70,7 @@ pub async fn rig_with(odoo: FakeOdoo, extra_config: &str) -> Rig {
         name: SinkName::parse("odoo").unwrap(),
         kind: SinkKind::Odoo,
         odoo: Some(config.clone()),
+        refund: None,
     }];
     let ingest = Ingest::new(store.clone(), site.clone(), Policy::default(), sinks);
     let sink = OdooSink::new(config.clone(), site).unwrap();

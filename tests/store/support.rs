@@ -27,11 +27,13 @@ pub fn sinks() -> Vec<SinkConfig> {
             name: SinkName::parse("odoo").unwrap(),
             kind: SinkKind::Odoo,
             odoo: None,
+            refund: None,
         },
         SinkConfig {
             name: SinkName::parse("nats").unwrap(),
             kind: SinkKind::Nats,
             odoo: None,
+            refund: None,
         },
     ]
 }

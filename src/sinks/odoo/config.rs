@@ -178,44 +178,17 @@ mod defaults {
     }
 }
 
-/// A password or API key. Never printed: Debug and Display show `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Secret(value)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use crate::sinks::common::Secret;
 
 impl OdooConfig {
     /// Reads the secret from `secret_file` or `secret_env`.
     pub fn read_secret(&self) -> Result<Secret, String> {
-        if let Some(path) = &self.secret_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read sinks.odoo.secret_file {}: {e}", path.display()))?;
-            let first = text.lines().next().unwrap_or_default().trim().to_owned();
-            if first.is_empty() {
-                return Err(format!("sinks.odoo.secret_file {} is empty", path.display()));
-            }
-            return Ok(Secret(first));
-        }
-        if let Some(var) = &self.secret_env {
-            return std::env::var(var)
-                .map(Secret)
-                .map_err(|_| format!("sinks.odoo.secret_env names {var}, which is not set"));
-        }
-        Err("sinks.odoo needs secret_file or secret_env (the password or API key)".into())
+        crate::sinks::common::read_secret(
+            self.secret_file.as_deref(),
+            self.secret_env.as_deref(),
+            "sinks.odoo",
+            "the password or API key",
+        )
     }
 
     /// Checks what serde cannot: required combinations.

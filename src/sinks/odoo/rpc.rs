@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::config::{OdooConfig, Protocol, Secret};
 use crate::delivery::Outcome;
+use crate::sinks::common::retry_after;
 
 /// One remote call, independent of the transport.
 #[derive(Debug, Clone)]
@@ -165,19 +166,7 @@ pub struct OdooClient {
 impl OdooClient {
     pub fn new(config: &OdooConfig, secret: Secret) -> Result<Self, String> {
         let timeout = Duration::from_secs(config.timeout_secs);
-        let mut builder = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)));
-        if let Some(path) = &config.ca_file {
-            let pem =
-                std::fs::read(path).map_err(|e| format!("cannot read sinks.odoo.ca_file {}: {e}", path.display()))?;
-            let cert = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| format!("sinks.odoo.ca_file {} is not a PEM certificate: {e}", path.display()))?;
-            builder = builder.add_root_certificate(cert);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let http = crate::sinks::common::http_client(timeout, config.ca_file.as_ref(), "sinks.odoo")?;
         Ok(OdooClient {
             http,
             base: config.url.trim_end_matches('/').to_owned(),
@@ -452,11 +441,6 @@ fn records(value: Value) -> Result<Vec<Map<String, Value>>, OdooError> {
             .collect(),
         other => Err(shape("records", &value_text(&other))),
     }
-}
-
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 fn shape(what: &str, found: &str) -> OdooError {

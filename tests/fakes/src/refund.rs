@@ -6,7 +6,8 @@
 //! JSON; 201 for the first request of a key (recorded); 409 `already processed` for the same key
 //! with the same body; 422 for the same key with another body (recorded as a violation of the
 //! contract: a key is never reused). Scripted faults: 500, 429 with `Retry-After`, a late answer,
-//! and an answer lost after the refund was recorded. Keys are kept for the life of the fake.
+//! an answer lost after the refund was recorded, and a 4xx refusal. Timestamps more than
+//! `MAX_SKEW_SECS` away from the receiver's clock get 401. Keys are kept for the life of the fake.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +25,9 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::http::{cut_connection, ConnectionKill, Listener};
+
+/// Largest difference between the signed timestamp and the receiver's clock.
+pub const MAX_SKEW_SECS: u64 = 300;
 
 /// How to start the fake receiver.
 #[derive(Debug, Clone)]
@@ -51,6 +55,8 @@ pub enum RefundFaultKind {
     Delay(Duration),
     /// Recorded, then the connection is closed without an answer.
     CommitThenDrop,
+    /// This status (a 4xx refusal such as 400 or 422) with an error body; nothing recorded.
+    Refuse { status: u16 },
 }
 
 /// A fault for the nth request from now on (1-based; `None`: the next), for `times` requests
@@ -299,6 +305,14 @@ async fn refunds(
             )
                 .into_response();
         }
+        Some(RefundFaultKind::Refuse { status }) => {
+            record(*status);
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST);
+            return answer(
+                status,
+                json!({"error": "refund refused: amount exceeds the order total"}),
+            );
+        }
         _ => {}
     }
     let (status, body_out) = decide(&receiver, key.as_deref(), &headers, &body);
@@ -328,6 +342,20 @@ fn decide(receiver: &Receiver, key: Option<&str>, headers: &HeaderMap, body: &[u
     };
     if !verify(&lock(&receiver.key), &timestamp, body, &signature) {
         return (StatusCode::UNAUTHORIZED, json!({"error": "bad signature"}));
+    }
+    // As the published contract asks of receivers: a signature older or newer than five minutes
+    // is refused, so a captured request cannot be replayed later.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match timestamp.parse::<u64>() {
+        Ok(at) if at.abs_diff(now) <= MAX_SKEW_SECS => {}
+        _ => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "stale or malformed timestamp"}),
+            )
+        }
     }
     let Some(key) = key.filter(|k| !k.is_empty()) else {
         return (StatusCode::BAD_REQUEST, json!({"error": "missing Idempotency-Key"}));

@@ -10,8 +10,21 @@ use serde_json::{json, Value};
 const KEY: &[u8] = b"returns-edge-refund-test-key";
 
 async fn post(url: &str, key: &[u8], idempotency_key: &str, body: &Value) -> reqwest::Result<reqwest::Response> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
+    post_at(url, key, idempotency_key, body, &now.to_string()).await
+}
+
+async fn post_at(
+    url: &str,
+    key: &[u8],
+    idempotency_key: &str,
+    body: &Value,
+    timestamp: &str,
+) -> reqwest::Result<reqwest::Response> {
     let raw = serde_json::to_vec(body).expect("json");
-    let timestamp = "1795703626";
     reqwest::Client::builder()
         .timeout(Duration::from_millis(500))
         .build()
@@ -140,4 +153,20 @@ async fn a_missing_key_is_400_and_a_down_receiver_503() {
         .expect("answer");
     assert_eq!(answer.status().as_u16(), 503);
     assert_eq!(receiver.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_stale_timestamp_is_401_even_when_signed_and_a_refusal_fault_records_nothing() {
+    let receiver = FakeRefund::start(FakeRefundOptions::default()).await;
+    let url = receiver.refunds_url();
+    let stale = post_at(&url, KEY, "k9", &refund("c9", 10), "1700000000")
+        .await
+        .expect("answer");
+    assert_eq!(stale.status().as_u16(), 401);
+    receiver.inject(RefundFault::next(RefundFaultKind::Refuse { status: 422 }));
+    let refused = post(&url, KEY, "k9", &refund("c9", 10)).await.expect("answer");
+    assert_eq!(refused.status().as_u16(), 422);
+    assert!(receiver.refunds().is_empty());
+    let accepted = post(&url, KEY, "k9", &refund("c9", 10)).await.expect("answer");
+    assert_eq!(accepted.status().as_u16(), 201);
 }
