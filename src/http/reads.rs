@@ -28,6 +28,14 @@ pub struct CaseView {
     pub scale: Option<String>,
     pub flags: Vec<FlagView>,
     pub lines: Vec<LineView>,
+    /// The expected return the receipt matched in the RMA cache (order, customer reference,
+    /// delivery date, products), as it was at receipt.
+    #[schema(value_type = Option<Object>)]
+    pub expected: Option<serde_json::Value>,
+    /// The latest refund decision: `decision_id` (its Idempotency-Key), `supersedes`, lines
+    /// with grade, percentage, amount and the rule that set it.
+    #[schema(value_type = Option<Object>)]
+    pub refund: Option<serde_json::Value>,
     pub events: Vec<EventView>,
     /// One entry per event per sink that wants it.
     pub delivery: Vec<DeliveryView>,
@@ -61,7 +69,8 @@ pub struct EventView {
     pub seq: u64,
     pub event_id: String,
     pub case_id: String,
-    /// parcel_received, item_inspected, item_disposed, flag_cleared or case_closed.
+    /// parcel_received, item_inspected, item_disposed, flag_cleared, case_closed or
+    /// refund_decided.
     pub kind: String,
     pub station: String,
     pub token: String,
@@ -307,6 +316,17 @@ fn case_view(case: &Case, events: Vec<EventView>, delivery: Vec<DeliveryView>) -
                 dispositions: serde_json::to_value(&l.dispositions).unwrap_or_default(),
             })
             .collect(),
+        expected: case
+            .expected
+            .as_ref()
+            .map(|e| serde_json::to_value(e).unwrap_or_default()),
+        refund: case.refund.as_ref().map(|r| {
+            let mut value = serde_json::to_value(&r.decision).unwrap_or_default();
+            if let Some(object) = value.as_object_mut() {
+                object.insert("decision_id".into(), r.event.to_string().into());
+            }
+            value
+        }),
         events,
         delivery,
     }

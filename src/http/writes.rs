@@ -130,7 +130,14 @@ pub struct WriteAnswer {
     /// received, inspected, disposed, closed or flagged.
     pub state: String,
     pub rma: Option<String>,
+    /// Open flags after the write.
     pub flags: Vec<String>,
+    /// Inspections: the grade's default disposition by the site policy.
+    pub suggested_disposition: Option<String>,
+    /// When this write made the refund due: the decision (`decision_id`, `supersedes`, `basis`,
+    /// `lines` with percentages, amounts and rules, `total_minor`, `currency`, `cleared_flags`).
+    #[schema(value_type = Option<Object>)]
+    pub refund: Option<serde_json::Value>,
 }
 
 #[utoipa::path(post, path = "/v1/parcels", tag = "writes", request_body = ParcelRequest,
