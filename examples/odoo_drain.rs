@@ -117,7 +117,7 @@ async fn drain(cases: u32, max_batch: usize) -> anyhow::Result<(Duration, u64, u
         let dispose = Command::Dispose(Dispose {
             line: LineNo::new(1)?,
             qty: None,
-            disposition: Disposition::parse("restock")?,
+            disposition: Some(Disposition::parse("restock")?),
         });
         ingest.execute(write(Some(case), dispose)).await?;
     }

@@ -343,8 +343,8 @@ pub struct Dispose {
     pub line: LineNo,
     /// Units; defaults to all awaiting disposition.
     pub qty: Option<Qty>,
-    /// Where they go.
-    pub disposition: Disposition,
+    /// Where they go; `None`: the policy's default for the grade the units got.
+    pub disposition: Option<Disposition>,
 }
 
 /// Clear an open flag.
@@ -393,7 +393,7 @@ pub enum CaseEvent {
         #[serde(default)]
         expected: Option<Box<ExpectedReturn>>,
         /// The policy rules applied at receipt and what they decided.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         rules: Vec<RuleHit>,
     },
     /// Units of a line were inspected, or an inspection was corrected.
@@ -418,7 +418,7 @@ pub enum CaseEvent {
         #[serde(default)]
         suggested: Option<Disposition>,
         /// The policy rules applied and what they decided.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         rules: Vec<RuleHit>,
     },
     /// Units of a line were given a disposition.
@@ -429,6 +429,9 @@ pub enum CaseEvent {
         qty: u32,
         /// Where they went.
         disposition: Disposition,
+        /// The policy rule that chose the disposition, when the command named none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        rules: Vec<RuleHit>,
     },
     /// An open flag was cleared.
     FlagCleared {
@@ -609,6 +612,15 @@ pub enum CaseError {
         /// The quantity given.
         requested: u32,
     },
+    /// Dispose without a disposition where the line's graded units call for different
+    /// defaults. HTTP 422.
+    #[error("line {line}'s units have grades with different default dispositions ({defaults}); name the disposition")]
+    NoDefaultDisposition {
+        /// The line.
+        line: LineNo,
+        /// The defaults that differ, comma-separated.
+        defaults: String,
+    },
     /// Receive with more than `MAX_LINES` lines. HTTP 422.
     #[error("a parcel can have at most {max} lines, not {requested}")]
     TooManyLines {
@@ -646,6 +658,7 @@ impl CaseError {
             CaseError::FlagNotOpen { .. } => Some("flag"),
             CaseError::UnknownInspection { .. } => Some("corrects"),
             CaseError::TooManyLines { .. } => Some("lines"),
+            CaseError::NoDefaultDisposition { .. } => Some("disposition"),
             CaseError::NeedsSupervisor { reason } => match reason {
                 SupervisorReason::Correction => Some("corrects"),
                 SupervisorReason::Disposition(_) => Some("disposition"),
@@ -674,6 +687,7 @@ impl CaseError {
             | CaseError::UnknownInspection { .. }
             | CaseError::CorrectionQuantity { .. }
             | CaseError::TooManyLines { .. }
+            | CaseError::NoDefaultDisposition { .. }
             | CaseError::NeedsSupervisor { .. }
             | CaseError::Forbidden { .. } => None,
         }
@@ -886,6 +900,10 @@ fn inspection_flags(case: &Case, line: &Line, conditions: &[Condition], serial: 
 
 fn decide_dispose(case: &Case, cmd: &Dispose, actor: &Actor, policy: &Policy) -> Result<CaseEvent, CaseError> {
     let line = find_line(case, cmd.line)?;
+    let (disposition, rules) = match cmd.disposition {
+        Some(disposition) => (disposition, Vec::new()),
+        None => default_disposition(line, policy)?,
+    };
     if !actor.role.includes(Role::Supervisor) {
         let open = case.open_flags();
         if !open.is_empty() {
@@ -893,9 +911,9 @@ fn decide_dispose(case: &Case, cmd: &Dispose, actor: &Actor, policy: &Policy) ->
                 reason: SupervisorReason::OpenFlags(open),
             });
         }
-        if policy.supervisor_dispositions.contains(&cmd.disposition) {
+        if policy.supervisor_dispositions.contains(&disposition) {
             return Err(CaseError::NeedsSupervisor {
-                reason: SupervisorReason::Disposition(cmd.disposition),
+                reason: SupervisorReason::Disposition(disposition),
             });
         }
         if policy::is_high_value(case) {
@@ -915,8 +933,33 @@ fn decide_dispose(case: &Case, cmd: &Dispose, actor: &Actor, policy: &Policy) ->
     Ok(CaseEvent::ItemDisposed {
         line: cmd.line,
         qty,
-        disposition: cmd.disposition,
+        disposition,
+        rules,
     })
+}
+
+/// The disposition the policy gives the line's graded units, when their grades agree on one.
+/// A line with nothing graded falls through to the "nothing to dispose" refusal with `Quarantine`
+/// as a placeholder that is never recorded.
+fn default_disposition(line: &Line, policy: &Policy) -> Result<(Disposition, Vec<RuleHit>), CaseError> {
+    let mut defaults: Vec<(Disposition, RuleHit)> = Vec::new();
+    for record in line.inspections.iter().filter(|r| r.superseded_by.is_none()) {
+        let (disposition, hit) = policy::suggested_disposition(policy, record.grade);
+        if !defaults.iter().any(|(d, _)| *d == disposition) {
+            defaults.push((disposition, hit));
+        }
+    }
+    match defaults.len() {
+        0 => Ok((Disposition::Quarantine, Vec::new())),
+        1 => {
+            let (disposition, hit) = defaults.remove(0);
+            Ok((disposition, vec![hit]))
+        }
+        _ => Err(CaseError::NoDefaultDisposition {
+            line: line.number,
+            defaults: defaults.iter().map(|(d, _)| d.as_str()).collect::<Vec<_>>().join(", "),
+        }),
+    }
 }
 
 fn decide_clear_flag(case: &Case, cmd: &ClearFlag) -> Result<CaseEvent, CaseError> {
@@ -1089,7 +1132,12 @@ fn fold(case: &mut Case, event_id: EventId, event: &CaseEvent) {
             });
             case.raise(event_id, flags);
         }
-        CaseEvent::ItemDisposed { line, qty, disposition } => {
+        CaseEvent::ItemDisposed {
+            line,
+            qty,
+            disposition,
+            rules: _,
+        } => {
             let Some(line) = case.line_mut(*line) else {
                 return;
             };

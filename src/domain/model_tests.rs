@@ -401,6 +401,7 @@ fn error_name(err: &CaseError) -> &'static str {
         CaseError::UnknownInspection { .. } => "UnknownInspection",
         CaseError::CorrectionQuantity { .. } => "CorrectionQuantity",
         CaseError::TooManyLines { .. } => "TooManyLines",
+        CaseError::NoDefaultDisposition { .. } => "NoDefaultDisposition",
         CaseError::NeedsSupervisor { .. } => "NeedsSupervisor",
         CaseError::Forbidden { .. } => "Forbidden",
     }
@@ -450,7 +451,7 @@ fn to_command(step: &Step, corrects: Option<EventId>) -> Command {
         } => Command::Dispose(Dispose {
             line: LineNo::new(*line).unwrap(),
             qty: qty(q),
-            disposition: *disposition,
+            disposition: Some(*disposition),
         }),
         Step::ClearFlag(flag) => Command::ClearFlag(ClearFlag {
             flag: *flag,
@@ -640,7 +641,12 @@ fn arbitrary_event() -> impl Strategy<Value = CaseEvent> {
                 rules: Vec::new(),
             }),
         3 => (line, qty, select(Disposition::ALL))
-            .prop_map(|(line, qty, disposition)| CaseEvent::ItemDisposed { line, qty, disposition }),
+            .prop_map(|(line, qty, disposition)| CaseEvent::ItemDisposed {
+                line,
+                qty,
+                disposition,
+                rules: Vec::new(),
+            }),
         2 => select(Flag::ALL).prop_map(|flag| CaseEvent::FlagCleared { flag, note: None }),
         1 => Just(CaseEvent::CaseClosed),
     ]

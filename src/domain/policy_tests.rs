@@ -336,7 +336,7 @@ fn high_value_is_flagged_from_the_threshold_on_and_keeps_dispositions_with_super
     let dispose = Command::Dispose(Dispose {
         line: LineNo::new(1).unwrap(),
         qty: None,
-        disposition: Disposition::Restock,
+        disposition: Some(Disposition::Restock),
     });
     let err = c.run(Role::Inspector, dispose.clone()).unwrap_err();
     assert!(
@@ -484,4 +484,80 @@ fn nothing_is_refunded_for_a_parcel_nobody_expected() {
     );
     c.inspect(1, Grade::A, None).unwrap();
     assert!(c.refunds().is_empty());
+}
+
+fn dispose_default(c: &mut Case_, role: Role) -> Result<EventId, CaseError> {
+    c.run(
+        role,
+        Command::Dispose(Dispose {
+            line: LineNo::new(1).unwrap(),
+            qty: None,
+            disposition: None,
+        }),
+    )
+}
+
+#[test]
+fn a_disposition_left_out_is_the_grades_default_with_its_rule() {
+    let mut c = received(Policy::default(), receive(Some(kettle()), None, vec![], DELIVERED));
+    c.inspect(1, Grade::C, None).unwrap();
+    dispose_default(&mut c, Role::Inspector).unwrap();
+    let (_, CaseEvent::ItemDisposed { disposition, rules, .. }) = c.events.last().unwrap() else {
+        panic!("{:?}", c.events.last());
+    };
+    assert_eq!(*disposition, Disposition::Refurbish);
+    assert_eq!(rules[0].rule, "grade_C");
+}
+
+#[test]
+fn a_default_disposition_is_refused_when_the_lines_grades_disagree_and_guarded_like_a_named_one() {
+    let two = expected(vec![expected_line("A", 2, None, None, &[])]);
+    let mut c = received(Policy::default(), receive(Some(two), None, vec![], DELIVERED));
+    for grade in [Grade::A, Grade::C] {
+        c.run(
+            Role::Inspector,
+            Command::Inspect(Inspect {
+                line: LineNo::new(1).unwrap(),
+                qty: Some(Qty::new(1).unwrap()),
+                grade,
+                conditions: Vec::new(),
+                serial: None,
+                notes: None,
+                corrects: None,
+            }),
+        )
+        .unwrap();
+    }
+    let err = dispose_default(&mut c, Role::Inspector).unwrap_err();
+    assert!(matches!(&err, CaseError::NoDefaultDisposition { .. }), "{err:?}");
+    assert_eq!(err.field(), Some("disposition"));
+    assert!(err.to_string().contains("restock, refurbish"), "{err}");
+
+    // A default the policy reserves to supervisors is still reserved.
+    let scrap_f = Policy {
+        grades: Policy::default()
+            .grades
+            .into_iter()
+            .map(|mut r| {
+                if r.grade == Grade::F {
+                    r.disposition = Disposition::Scrap;
+                }
+                r
+            })
+            .collect(),
+        ..Policy::default()
+    };
+    let mut c = received(scrap_f, receive(Some(kettle()), None, vec![], DELIVERED));
+    c.inspect(1, Grade::F, None).unwrap();
+    let err = dispose_default(&mut c, Role::Inspector).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            CaseError::NeedsSupervisor {
+                reason: SupervisorReason::Disposition(Disposition::Scrap)
+            }
+        ),
+        "{err:?}"
+    );
+    dispose_default(&mut c, Role::Supervisor).unwrap();
 }

@@ -83,7 +83,7 @@ fn dispose(line: u16, qty: Option<u32>, disposition: Disposition) -> Command {
     Command::Dispose(Dispose {
         line: ln(line),
         qty: qty.map(q),
-        disposition,
+        disposition: Some(disposition),
     })
 }
 
@@ -899,6 +899,7 @@ fn every_event() -> Vec<CaseEvent> {
             line: ln(2),
             qty: 1,
             disposition: Disposition::ReturnToVendor,
+            rules: Vec::new(),
         },
         CaseEvent::FlagCleared {
             flag: Flag::SerialMismatch,
@@ -955,6 +956,7 @@ fn events_use_the_externally_tagged_snake_case_shape() {
         line: ln(2),
         qty: 1,
         disposition: Disposition::OpenBox,
+        rules: Vec::new(),
     };
     assert_eq!(
         serde_json::to_string(&disposed).unwrap(),
@@ -1063,6 +1065,7 @@ fn applying_nonsense_events_ignores_them_but_counts_them() {
             line: ln(1),
             qty: 5,
             disposition: Disposition::Restock,
+            rules: Vec::new(),
         },
         CaseEvent::FlagCleared {
             flag: Flag::HighValue,
@@ -1108,6 +1111,7 @@ fn applying_more_units_than_available_saturates() {
             line: ln(1),
             qty: u32::MAX,
             disposition: Disposition::Recycle,
+            rules: Vec::new(),
         },
     );
     let line = &case.lines[0];

@@ -136,6 +136,7 @@ impl From<CaseError> for ApiError {
             E::UnknownLine { .. }
             | E::UnknownInspection { .. }
             | E::CorrectionQuantity { .. }
+            | E::NoDefaultDisposition { .. }
             | E::TooManyLines { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation", "Invalid field"),
             _ => (
                 StatusCode::CONFLICT,

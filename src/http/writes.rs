@@ -92,8 +92,10 @@ pub struct DispositionRequest {
     pub station: StationId,
     #[schema(value_type = u16, example = 1)]
     pub line: LineNo,
-    #[schema(value_type = String, example = "restock")]
-    pub disposition: Disposition,
+    /// Where the units go; omitted: the site policy's default for the grade they got (refused
+    /// with 422 when the line's grades call for different ones).
+    #[schema(value_type = Option<String>, example = "restock")]
+    pub disposition: Option<Disposition>,
     /// Units; defaults to every inspected unit of the line without a disposition.
     #[schema(value_type = Option<u32>)]
     pub qty: Option<Qty>,

@@ -233,3 +233,42 @@ async fn a_graceful_stop_ends_cleanly_after_the_acknowledged_writes_and_closes_t
     let after_stop = client.get(format!("http://{addr}/healthz")).send().await;
     assert!(after_stop.is_err(), "the port is closed after a stop: {after_stop:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inspection_answers_the_policys_suggestion_and_a_disposition_may_leave_it_out() {
+    let app = spawn_app().await;
+    let case = app.received_case(2).await;
+    let inspector = app.token(Role::Inspector);
+    let mut one_unit = inspection_body(1, "C");
+    one_unit["qty"] = 1.into();
+    let inspected = app.post_inspection(inspector, &case, &fresh_key(), &one_unit).await;
+    assert_eq!(inspected.assert_created()["suggested_disposition"], "refurbish");
+
+    let no_disposition = serde_json::json!({ "station": STATION, "line": 1 });
+    let disposed = app
+        .post_disposition(inspector, &case, &fresh_key(), &no_disposition)
+        .await;
+    disposed.assert_created();
+    let view = app.get_case(inspector, &case).await.assert_ok();
+    assert_eq!(view["lines"][0]["dispositions"][0]["disposition"], "refurbish");
+    let event = &view["events"][2];
+    assert_eq!(event["data"]["rules"][0]["rule"], "grade_C", "{event}");
+
+    // Once the line holds units of two grades (C disposed, A waiting), their defaults differ: the
+    // disposition must be named (dispositions count units per line, not per inspection).
+    let mut other = inspection_body(1, "A");
+    other["qty"] = 1.into();
+    app.post_inspection(inspector, &case, &fresh_key(), &other)
+        .await
+        .assert_created();
+    let before = app.snapshot();
+    let refused = app
+        .post_disposition(inspector, &case, &fresh_key(), &no_disposition)
+        .await;
+    let problem = refused.assert_problem(422, Some("disposition"));
+    assert!(
+        problem["detail"].as_str().unwrap().contains("refurbish, restock"),
+        "{problem}"
+    );
+    app.assert_nothing_stored_since(&before);
+}

@@ -156,7 +156,7 @@ impl Rig {
         let command = Command::Dispose(Dispose {
             line: LineNo::new(line).unwrap(),
             qty: None,
-            disposition: Disposition::parse(disposition).unwrap(),
+            disposition: Some(Disposition::parse(disposition).unwrap()),
         });
         self.write(Some(case), command).await.1
     }

@@ -141,6 +141,6 @@ fn dispose_command(line: u16) -> returns_edge::domain::Command {
     Command::Dispose(Dispose {
         line: LineNo::new(line).unwrap(),
         qty: None,
-        disposition: Disposition::parse("refurbish").unwrap(),
+        disposition: Some(Disposition::parse("refurbish").unwrap()),
     })
 }

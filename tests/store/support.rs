@@ -79,7 +79,7 @@ impl Harness {
         let command = Command::Dispose(Dispose {
             line: LineNo::new(line).unwrap(),
             qty: None,
-            disposition: Disposition::parse(disposition).unwrap(),
+            disposition: Some(Disposition::parse(disposition).unwrap()),
         });
         self.run(write(&self.caller, key, Some(case), command))
     }

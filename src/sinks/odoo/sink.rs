@@ -111,7 +111,9 @@ impl OdooSink {
                     lines,
                 })
             }
-            CaseEvent::ItemDisposed { line, qty, disposition } => {
+            CaseEvent::ItemDisposed {
+                line, qty, disposition, ..
+            } => {
                 let to = *mapping.dispositions.get(disposition).ok_or_else(|| {
                     Outcome::reject(format!(
                         "no Odoo location is configured for the disposition `{}` (sinks.odoo.dispositions)",
