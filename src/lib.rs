@@ -12,6 +12,7 @@ pub mod domain;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod rma;
 pub mod sinks;
 pub mod store;
 pub mod tokens;

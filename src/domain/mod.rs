@@ -17,7 +17,7 @@ pub use case::{
     EventKind, Flag, FlagRecord, Inspect, InspectionRecord, Line, NewLine, Policy, ReceiveParcel, SupervisorReason,
     MAX_LINES,
 };
-pub use expected::{ExpectedLine, ExpectedReturn};
+pub use expected::{normalize_code, ExpectedLine, ExpectedReturn, MatchedBy};
 pub use grading::{Condition, Disposition, Grade};
 pub use ids::{CaseId, EventId, SiteId, StationId, TokenId};
 pub use role::Role;
