@@ -98,8 +98,12 @@ async fn rig() -> Rig {
     .unwrap();
     let clock = TestClock(Arc::new(AtomicU64::new(1_800_000_000_000)));
     let ticks = clock.0.clone();
-    let cache = RmaCache::new(store.clone(), Default::default(), Some(RmaSource::new(&config).unwrap()))
-        .with_clock(Arc::new(move || ticks.load(Ordering::SeqCst)));
+    let cache = RmaCache::new(
+        store.clone(),
+        Default::default(),
+        Some(RmaSource::new(&config).unwrap()),
+    )
+    .with_clock(Arc::new(move || ticks.load(Ordering::SeqCst)));
     Rig {
         odoo,
         store,
@@ -173,13 +177,20 @@ async fn a_first_sync_fills_the_cache_with_what_a_station_needs_and_no_personal_
             },
         )
         .unwrap();
-    assert!(rig.cache.lookup("RMA-1001").unwrap().is_none(), "nothing before the first sync");
+    assert!(
+        rig.cache.lookup("RMA-1001").unwrap().is_none(),
+        "nothing before the first sync"
+    );
 
     let report = rig.cache.sync(rig.cache.due_mode().unwrap()).await.unwrap();
     assert!(report.full, "the first sync is a full one");
     assert_eq!((report.applied.inserted, report.entries), (1, 1));
 
-    let cached = rig.store.rma_entry(made.picking_id).unwrap().expect("the return is cached");
+    let cached = rig
+        .store
+        .rma_entry(made.picking_id)
+        .unwrap()
+        .expect("the return is cached");
     let expected = &cached.expected;
     assert_eq!(expected.rma.as_str(), "RMA-1001");
     assert_eq!(expected.picking, made.picking_name);
@@ -193,7 +204,10 @@ async fn a_first_sync_fills_the_cache_with_what_a_station_needs_and_no_personal_
     let widget = expected.lines.iter().find(|l| l.product_id == rig.widget).unwrap();
     assert_eq!(widget.sku.as_ref().map(|s| s.as_str()), Some("RW-1"));
     assert_eq!(widget.barcode.as_ref().map(|b| b.as_str()), Some("4006381333993"));
-    assert_eq!((widget.qty, widget.unit_weight_g, widget.unit_price_minor), (2, Some(1250), Some(10_000)));
+    assert_eq!(
+        (widget.qty, widget.unit_weight_g, widget.unit_price_minor),
+        (2, Some(1250), Some(10_000))
+    );
     assert!(!widget.serial_tracked && widget.serials.is_empty());
     let sold = expected.lines.iter().find(|l| l.product_id == scanner).unwrap();
     assert!(sold.serial_tracked);
@@ -203,7 +217,10 @@ async fn a_first_sync_fills_the_cache_with_what_a_station_needs_and_no_personal_
     // Personal data: the customer's display name and their order reference, nothing else.
     let stored = format!("{cached:?}");
     for private in ["deco.addict@example.com", "996-3829", "Santa Barbara", "Pleasant Hill"] {
-        assert!(!stored.contains(private), "`{private}` is in the stored record: {stored}");
+        assert!(
+            !stored.contains(private),
+            "`{private}` is in the stored record: {stored}"
+        );
     }
     let report = rig.store.check(&[]).unwrap();
     assert!(report.is_clean(), "{report}");
@@ -225,10 +242,22 @@ async fn a_new_return_appears_and_validated_or_cancelled_ones_leave_at_the_next_
     assert_eq!(rig.rma_of("rma-3"), Some(("RMA-3".into(), MatchedBy::Rma)));
 
     // Received in full in Odoo (validated), and cancelled: both leave the cache.
-    let answer = rpc(&rig.odoo, "stock.picking", "button_validate", json!([[first.picking_id]])).await;
+    let answer = rpc(
+        &rig.odoo,
+        "stock.picking",
+        "button_validate",
+        json!([[first.picking_id]]),
+    )
+    .await;
     assert_eq!(answer, json!(true), "a full return validates without a wizard");
     assert_eq!(rig.odoo.picking_by_name(&first.picking_name).unwrap().state, "done");
-    rpc(&rig.odoo, "stock.picking", "action_cancel", json!([[second.picking_id]])).await;
+    rpc(
+        &rig.odoo,
+        "stock.picking",
+        "action_cancel",
+        json!([[second.picking_id]]),
+    )
+    .await;
     let report = rig.incremental().await;
     assert_eq!(report.applied.removed, 2, "{report:?}");
     assert!(!rig.cached(first.picking_id) && !rig.cached(second.picking_id));
@@ -251,7 +280,10 @@ async fn a_return_written_in_the_watermarks_own_second_is_not_missed_nor_read_tw
     let second = odoo_seconds(&watermark);
     rig.odoo
         .modify(|db| db.pickings.get_mut(late.picking_id).unwrap().write_date = second);
-    assert_eq!(rig.odoo.picking_by_name(&first.picking_name).unwrap().write_date, second);
+    assert_eq!(
+        rig.odoo.picking_by_name(&first.picking_name).unwrap().write_date,
+        second
+    );
     let moves_read = rig.odoo.calls("stock.move", "search_read");
     let report = rig.incremental().await;
     assert!(rig.cached(late.picking_id), "{report:?}");
@@ -264,7 +296,11 @@ async fn a_return_written_in_the_watermarks_own_second_is_not_missed_nor_read_tw
     let report = rig.incremental().await;
     assert_eq!(report.applied, Default::default(), "{report:?}");
     assert!(report.unchanged >= 1, "{report:?}");
-    assert_eq!(rig.odoo.calls("stock.move", "search_read"), moves_read, "unchanged returns are not re-read");
+    assert_eq!(
+        rig.odoo.calls("stock.move", "search_read"),
+        moves_read,
+        "unchanged returns are not re-read"
+    );
 }
 
 /// Odoo's `YYYY-MM-DD HH:MM:SS` (UTC) as Unix seconds.
@@ -282,7 +318,10 @@ async fn a_full_refresh_removes_what_incremental_syncs_cannot_see() {
     // Deleted in Odoo: no write_date moves, so no incremental sync can notice.
     rpc(&rig.odoo, "stock.picking", "unlink", json!([[deleted.picking_id]])).await;
     rig.incremental().await;
-    assert!(rig.cached(deleted.picking_id), "incremental syncs cannot see a deletion");
+    assert!(
+        rig.cached(deleted.picking_id),
+        "incremental syncs cannot see a deletion"
+    );
 
     let report = rig.cache.sync(SyncMode::Full).await.unwrap();
     assert_eq!((report.applied.removed, report.entries), (1, 1), "{report:?}");
@@ -317,9 +356,16 @@ async fn lookups_find_the_return_by_every_kind_of_code() {
     assert_eq!(rma(UPS), hit(MatchedBy::Tracking));
     assert_eq!(rma(USPS_SCANNED), hit(MatchedBy::Tracking), "420 + ZIP is stripped");
     assert_eq!(rma(USPS), hit(MatchedBy::Tracking));
-    assert_eq!(rma(&format!("\u{1d}00{SSCC}")), hit(MatchedBy::Tracking), "GS1-128 with FNC1");
+    assert_eq!(
+        rma(&format!("\u{1d}00{SSCC}")),
+        hit(MatchedBy::Tracking),
+        "GS1-128 with FNC1"
+    );
     assert_eq!(rma(&format!("00{SSCC}")), hit(MatchedBy::Tracking), "GS1 without FNC1");
-    assert_eq!(rma(&other.picking_name), Some(("RMA-3002".into(), MatchedBy::ReturnPicking)));
+    assert_eq!(
+        rma(&other.picking_name),
+        Some(("RMA-3002".into(), MatchedBy::ReturnPicking))
+    );
     assert_eq!(rma("1Z999AA10123456785"), None, "a wrong check digit matches nothing");
     assert_eq!(rma("garbage-code"), None);
     let found = rig.cache.lookup(USPS_SCANNED).unwrap().unwrap();
@@ -344,7 +390,10 @@ async fn with_odoo_down_lookups_answer_from_the_cache_with_a_growing_age() {
     rig.clock.advance(30_000);
     assert_eq!(rig.cache.lookup("rma-40").unwrap().unwrap().cache.age_s(), Some(120));
     let status = rig.cache.status().unwrap();
-    assert!(status.last_error.as_deref().is_some_and(|e| e.contains("502")), "{status:?}");
+    assert!(
+        status.last_error.as_deref().is_some_and(|e| e.contains("502")),
+        "{status:?}"
+    );
     assert_eq!((status.syncs_ok, status.syncs_failed, status.entries), (1, 1, 1));
 
     rig.odoo.set_down(false);
@@ -374,7 +423,11 @@ impl Server {
         config.sinks.push(SinkConfig {
             name: SinkName::parse("odoo").unwrap(),
             kind: SinkKind::Odoo,
-            odoo: Some(sink_config(odoo, dir.path(), "rma_cache = true\nrma_sync_interval_secs = 3600\n")),
+            odoo: Some(sink_config(
+                odoo,
+                dir.path(),
+                "rma_cache = true\nrma_sync_interval_secs = 3600\n",
+            )),
         });
         let app = App::build(&config).await.unwrap();
         let base = format!("http://{}", app.local_addr());
@@ -424,9 +477,16 @@ impl Server {
     async fn lookup(&self, code: &str) -> (u16, String, Value) {
         let code: String = code
             .bytes()
-            .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
             .collect();
-        self.get(&format!("/v1/rma/lookup?code={code}"), Some(&self.receiver)).await
+        self.get(&format!("/v1/rma/lookup?code={code}"), Some(&self.receiver))
+            .await
     }
 
     async fn refresh(&self, token: &str) -> (u16, Value) {
@@ -487,10 +547,16 @@ async fn the_server_answers_lookups_offline_and_readyz_and_metrics_show_the_cach
 
     let (status, _, found) = server.lookup(UPS).await;
     assert_eq!(status, 200, "{found}");
-    assert_eq!((found["rma"].as_str(), found["matched_by"].as_str()), (Some("RMA-5001"), Some("tracking")));
+    assert_eq!(
+        (found["rma"].as_str(), found["matched_by"].as_str()),
+        (Some("RMA-5001"), Some("tracking"))
+    );
     assert_eq!(found["picking"], made.picking_name);
     assert_eq!(found["lines"][0]["unit_weight_g"], 1250);
-    assert!(found["cache"]["age_s"].is_u64() && found["cache"]["synced_at_ms"].is_u64(), "{found}");
+    assert!(
+        found["cache"]["age_s"].is_u64() && found["cache"]["synced_at_ms"].is_u64(),
+        "{found}"
+    );
 
     // Odoo goes away: a refresh fails, lookups still answer, older; readiness stays.
     odoo.set_unreachable(true).await;
@@ -499,10 +565,18 @@ async fn the_server_answers_lookups_offline_and_readyz_and_metrics_show_the_cach
     let (status, _, again) = server.lookup("rma-5001").await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["cache"]["synced_at_ms"], found["cache"]["synced_at_ms"]);
-    assert!(again["cache"]["age_ms"].as_u64() > found["cache"]["age_ms"].as_u64(), "{again}");
+    assert!(
+        again["cache"]["age_ms"].as_u64() > found["cache"]["age_ms"].as_u64(),
+        "{again}"
+    );
     let (status, _, ready) = server.get("/readyz", None).await;
     assert_eq!((status, ready["status"].as_str()), (200, Some("ready")), "{ready}");
-    assert!(ready["rma_cache"]["last_error"].as_str().is_some_and(|e| e.contains("unreachable")), "{ready}");
+    assert!(
+        ready["rma_cache"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unreachable")),
+        "{ready}"
+    );
     assert!(ready["rma_cache"]["age_s"].is_u64());
     let metrics = server.metrics().await;
     for line in [
@@ -521,7 +595,11 @@ async fn the_server_answers_lookups_offline_and_readyz_and_metrics_show_the_cach
     assert_eq!(problem["cache"]["synced_at_ms"], found["cache"]["synced_at_ms"]);
     for bad in ["/v1/rma/lookup", "/v1/rma/lookup?code=", "/v1/rma/lookup?code=%20%20"] {
         let (status, _, problem) = server.get(bad, Some(&server.receiver)).await;
-        assert_eq!((status, problem["field"].as_str()), (422, Some("code")), "{bad}: {problem}");
+        assert_eq!(
+            (status, problem["field"].as_str()),
+            (422, Some("code")),
+            "{bad}: {problem}"
+        );
     }
     let (status, _, problem) = server.lookup(&"7".repeat(129)).await;
     assert_eq!((status, problem["field"].as_str()), (422, Some("code")), "{problem}");
@@ -534,7 +612,10 @@ async fn the_server_answers_lookups_offline_and_readyz_and_metrics_show_the_cach
     assert_eq!(status, 403);
     let (status, refreshed) = server.refresh(&server.supervisor).await;
     assert_eq!(status, 200, "{refreshed}");
-    assert_eq!((refreshed["entries"].as_u64(), refreshed["cache"]["age_s"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(
+        (refreshed["entries"].as_u64(), refreshed["cache"]["age_s"].as_u64()),
+        (Some(1), Some(0))
+    );
     let (_, _, doc) = server.get("/openapi.json", None).await;
     assert!(doc["paths"]["/v1/rma/lookup"]["get"].is_object() && doc["paths"]["/v1/rma/refresh"]["post"].is_object());
     server.stop().await;
@@ -556,7 +637,12 @@ async fn a_cache_that_never_synced_does_not_make_the_server_unready_but_says_so(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(ready["rma_cache"]["synced"], false);
-    assert!(ready["rma_cache"]["note"].as_str().is_some_and(|n| n.contains("never synced")), "{ready}");
+    assert!(
+        ready["rma_cache"]["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("never synced")),
+        "{ready}"
+    );
     let (status, _, problem) = server.lookup(UPS).await;
     assert_eq!(status, 404);
     assert_eq!(problem["cache"]["synced_at_ms"], Value::Null);

@@ -460,7 +460,7 @@ fn tracking_numbers(value: Option<&str>) -> Vec<String> {
 /// A price in minor units (cents for 2 decimals); `None` for a negative or absurd price.
 fn minor_units(price: f64, decimals: u32) -> Option<u64> {
     let scaled = (price * 10f64.powi(decimals.min(6) as i32)).round();
-    (scaled >= 0.0 && scaled < 1e15).then_some(scaled as u64)
+    (0.0..1e15).contains(&scaled).then_some(scaled as u64)
 }
 
 /// Odoo's datetime wire format, `YYYY-MM-DD HH:MM:SS` in UTC, as Unix milliseconds.
