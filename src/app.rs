@@ -14,7 +14,8 @@ use crate::delivery::{self, DispatcherOptions, SinkHandle};
 use crate::devices::DeviceHub;
 use crate::http::{self, AppState, Limits};
 use crate::ingest::Ingest;
-use crate::sinks::odoo::OdooSink;
+use crate::rma::RmaCache;
+use crate::sinks::odoo::{OdooSink, RmaSource};
 use crate::sinks::refund::RefundSink;
 use crate::sinks::SinkKind;
 use crate::store::{Store, StoreOptions};
@@ -30,6 +31,8 @@ pub struct App {
     store: Store,
     limits: Limits,
     dispatchers: Vec<(SinkHandle, tokio::task::JoinHandle<()>)>,
+    /// The RMA cache's background sync: its stop signal and task (none when no sink feeds it).
+    rma_syncer: Option<RmaSyncer>,
 }
 
 impl App {
@@ -49,8 +52,10 @@ impl App {
         );
         let dispatchers = start_dispatchers(config, &store)?;
         let handles = dispatchers.iter().map(|(h, _)| h.clone()).collect();
+        let (rma, rma_syncer) = start_rma_cache(config, &store)?;
         let state = AppState::new(ingest, config.sinks.clone(), handles)
-            .with_rate_limit(config.server.rate_limit_per_second, config.server.rate_limit_burst);
+            .with_rate_limit(config.server.rate_limit_per_second, config.server.rate_limit_burst)
+            .with_rma(rma);
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
@@ -70,6 +75,7 @@ impl App {
             store,
             limits,
             dispatchers,
+            rma_syncer,
         })
     }
 
@@ -81,6 +87,11 @@ impl App {
         &self.store
     }
 
+    /// The RMA cache (for the receipt path and tests; clones share it).
+    pub fn rma(&self) -> &RmaCache {
+        &self.state.rma
+    }
+
     /// Serves until `shutdown` completes, then drains and flushes.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let App {
@@ -89,6 +100,7 @@ impl App {
             store,
             limits,
             dispatchers,
+            rma_syncer,
         } = self;
         let router = http::router(state.clone(), limits);
         let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
@@ -112,6 +124,13 @@ impl App {
             } => {
                 tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "In-flight requests did not finish in time; closing anyway.");
                 server.abort();
+            }
+        }
+        // The RMA sync stops between Odoo calls; what it already stored is consistent.
+        if let Some((stop, task)) = rma_syncer {
+            let _ = stop.send(true);
+            if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
+                tracing::warn!("RMA cache sync did not stop in time.");
             }
         }
         // Deliveries finish the remote call they are in and record it; then the store closes.
@@ -161,6 +180,30 @@ fn start_dispatchers(config: &Config, store: &Store) -> anyhow::Result<Vec<(Sink
     }
     Ok(out)
 }
+
+/// The RMA cache over `store`, and its background sync when an Odoo sink has `rma_cache = true`
+/// (config validation allows one). Scans are classified with the site's classifier settings, as
+/// the devices' live streams do.
+fn start_rma_cache(config: &Config, store: &Store) -> anyhow::Result<(RmaCache, Option<RmaSyncer>)> {
+    let classifier = config.device_settings.classifier.clone();
+    let feeding = config.sinks.iter().find_map(|sink| {
+        sink.odoo
+            .as_ref()
+            .filter(|o| o.rma_cache)
+            .map(|o| (sink.name.as_str(), o))
+    });
+    let Some((name, odoo)) = feeding else {
+        return Ok((RmaCache::new(store.clone(), classifier, None), None));
+    };
+    let source = RmaSource::new(odoo).map_err(|e| anyhow::anyhow!("sink `{name}` (RMA cache): {e}"))?;
+    let cache = RmaCache::new(store.clone(), classifier, Some(source));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let interval = Duration::from_secs(odoo.rma_sync_interval_secs);
+    let task = tokio::spawn(crate::rma::run_syncer(cache.clone(), interval, stopped));
+    Ok((cache, Some((stop, task))))
+}
+
+type RmaSyncer = (tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>);
 
 /// Opens the configured store, checking its site.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {

@@ -334,6 +334,15 @@ impl Config {
                 }
             }
         }
+        let caches: Vec<usize> = (0..self.sinks.len())
+            .filter(|i| self.sinks[*i].odoo.as_ref().is_some_and(|o| o.rma_cache))
+            .collect();
+        if let [_, second, ..] = caches.as_slice() {
+            return Err(ConfigError::Invalid {
+                key: format!("sinks[{second}].odoo.rma_cache"),
+                message: "only one Odoo sink may feed the RMA cache (one cache per site)".into(),
+            });
+        }
         self.validate_devices()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| ConfigError::Invalid {
             key: "log.level".into(),
@@ -530,6 +539,29 @@ mod tests {
             .contains("sinks[0].odoo.url"));
         let typo = ok.replace("database", "databse");
         assert!(load_text(&typo).unwrap_err().to_string().contains("databse"));
+    }
+
+    #[test]
+    fn rma_cache_settings_are_validated_naming_the_key() {
+        let base = format!("site = \"s\"\n[[sinks]]\nname = \"odoo\"\nkind = \"odoo\"\n{ODOO}");
+        let config = load_text(&format!(
+            "{base}rma_cache = true\ntracking_field = \"carrier_tracking_ref\"\n"
+        ))
+        .unwrap();
+        let odoo = config.sinks[0].odoo.as_ref().unwrap();
+        assert!(odoo.rma_cache);
+        assert_eq!(odoo.rma_sync_interval_secs, 60);
+        assert_eq!(odoo.tracking_field.as_deref(), Some("carrier_tracking_ref"));
+        let err = load_text(&format!("{base}rma_sync_interval_secs = 1\n")).unwrap_err();
+        assert!(
+            err.to_string().contains("sinks[0].odoo.rma_sync_interval_secs"),
+            "{err}"
+        );
+        let err = load_text(&format!("{base}tracking_field = \"x'; drop\"\n")).unwrap_err();
+        assert!(err.to_string().contains("sinks[0].odoo.tracking_field"), "{err}");
+        let second = format!("[[sinks]]\nname = \"odoo2\"\nkind = \"odoo\"\n{ODOO}");
+        let err = load_text(&format!("{base}rma_cache = true\n{second}rma_cache = true\n")).unwrap_err();
+        assert!(err.to_string().contains("sinks[1].odoo.rma_cache"), "{err}");
     }
 
     #[test]

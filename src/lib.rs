@@ -13,6 +13,7 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod policy_file;
+pub mod rma;
 pub mod sinks;
 pub mod store;
 pub mod tokens;

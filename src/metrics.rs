@@ -13,7 +13,8 @@
 //! last scrape — so no other module carries metric calls.
 //!
 //! # Names
-//! Every metric is prefixed `returns_edge_`; [`NAMES`] lists them and the README describes them.
+//! Every metric is prefixed `returns_edge_`; [`NAMES`] lists them (and [`RMA_NAMES`] those of
+//! the RMA cache, present only when it is enabled) and the README describes them.
 //! `returns_edge_device_connected` and friends come from the devices module, not from here.
 //!
 //! This module reads the store but never writes it, and decides nothing about cases.
@@ -66,6 +67,12 @@ pub const SINK_IN_FLIGHT: &str = "returns_edge_sink_in_flight";
 pub const SINK_PAUSED: &str = "returns_edge_sink_paused";
 /// Always 1, with the `version` label.
 pub const BUILD_INFO: &str = "returns_edge_build_info";
+/// Seconds since the RMA cache last synced with Odoo (absent until its first sync).
+pub const RMA_CACHE_AGE: &str = "returns_edge_rma_cache_age_seconds";
+/// Open returns in the RMA cache.
+pub const RMA_CACHE_ENTRIES: &str = "returns_edge_rma_cache_entries";
+/// RMA cache syncs since start, by `outcome` (`ok`, `failed`).
+pub const RMA_SYNCS: &str = "returns_edge_rma_syncs_total";
 
 /// Every metric this module exposes (histograms also appear as `_bucket`, `_sum`, `_count`).
 pub const NAMES: &[&str] = &[
@@ -88,6 +95,10 @@ pub const NAMES: &[&str] = &[
     SINK_PAUSED,
     BUILD_INFO,
 ];
+
+/// The RMA cache's metrics: exposed only when an Odoo sink has `rma_cache = true` (and the age
+/// only after the first sync), so they are kept out of [`NAMES`], which every scrape has.
+pub const RMA_NAMES: &[&str] = &[RMA_CACHE_AGE, RMA_CACHE_ENTRIES, RMA_SYNCS];
 
 /// Latency buckets in seconds: from a fast fsync (sub-millisecond) to the request timeout.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -152,6 +163,23 @@ impl Metrics {
             if ingest {
                 histogram!(INGEST_DURATION, "route" => route.to_owned()).record(took.as_secs_f64());
             }
+        });
+    }
+
+    /// Records the RMA cache's state (read at scrape time, like everything else). Nothing when no
+    /// sink feeds the cache; no age before its first sync (there is no age to tell, and a
+    /// made-up one would page someone).
+    pub fn rma_cache(&self, status: &crate::rma::RmaStatus) {
+        if !status.enabled {
+            return;
+        }
+        self.record(|| {
+            if let Some(age_ms) = status.age.age_ms {
+                gauge!(RMA_CACHE_AGE).set(age_ms as f64 / 1000.0);
+            }
+            gauge!(RMA_CACHE_ENTRIES).set(status.entries as f64);
+            counter!(RMA_SYNCS, "outcome" => "ok").absolute(status.syncs_ok);
+            counter!(RMA_SYNCS, "outcome" => "failed").absolute(status.syncs_failed);
         });
     }
 
@@ -293,6 +321,13 @@ fn describe() {
         "1 while the sink is paused (credentials refused, database missing, unreachable)."
     );
     describe_gauge!(BUILD_INFO, "Always 1; the version label names the running build.");
+    describe_gauge!(
+        RMA_CACHE_AGE,
+        Unit::Seconds,
+        "Seconds since the RMA cache last synced with Odoo (absent until the first sync)."
+    );
+    describe_gauge!(RMA_CACHE_ENTRIES, "Open returns in the RMA cache.");
+    describe_counter!(RMA_SYNCS, "RMA cache syncs since start, by outcome (ok, failed).");
 }
 
 #[cfg(test)]

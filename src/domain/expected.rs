@@ -75,7 +75,66 @@ pub struct ExpectedLine {
     pub unit_price_minor: Option<u64>,
 }
 
+/// Which of an expected return's codes a scan matched. Every one of them is a code a parcel or its
+/// paperwork may show; the station sees which, to judge how sure the match is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchedBy {
+    /// The RMA reference (the sink's `rma_field`, or the return picking's name when it has none).
+    Rma,
+    /// The return picking's name (`WH/IN/00012`).
+    ReturnPicking,
+    /// The sale order's name (`S00042`).
+    Order,
+    /// The customer's own order reference (`client_order_ref`).
+    CustomerRef,
+    /// The original delivery's name (`WH/OUT/00007`).
+    Delivery,
+    /// A carrier tracking number (or an SSCC stored as one).
+    Tracking,
+}
+
+impl MatchedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchedBy::Rma => "rma",
+            MatchedBy::ReturnPicking => "return_picking",
+            MatchedBy::Order => "order",
+            MatchedBy::CustomerRef => "customer_ref",
+            MatchedBy::Delivery => "delivery",
+            MatchedBy::Tracking => "tracking",
+        }
+    }
+}
+
+/// The form a code is indexed and looked up in: without surrounding whitespace and upper-cased
+/// (ASCII only), because every code kind indexed here is case-insensitive in practice — Odoo's
+/// sequences are upper case, carriers' tracking numbers are, and a customer's reference typed
+/// by hand should not miss on case. `None` for a code that is empty or holds a NUL (the index
+/// uses NUL as its separator).
+pub fn normalize_code(code: &str) -> Option<String> {
+    let trimmed = code.trim();
+    if trimmed.is_empty() || trimmed.contains('\0') {
+        return None;
+    }
+    Some(trimmed.to_ascii_uppercase())
+}
+
 impl ExpectedReturn {
+    /// Every code this return can be found by, with its kind, as stored (not normalized). The
+    /// RMA reference comes first: when two kinds share a value, the first one names the match.
+    pub fn codes(&self) -> Vec<(MatchedBy, &str)> {
+        let mut out = vec![
+            (MatchedBy::Rma, self.rma.as_str()),
+            (MatchedBy::ReturnPicking, self.picking.as_str()),
+        ];
+        out.extend(self.order.as_deref().map(|o| (MatchedBy::Order, o)));
+        out.extend(self.customer_ref.as_deref().map(|r| (MatchedBy::CustomerRef, r)));
+        out.extend(self.delivery.as_deref().map(|d| (MatchedBy::Delivery, d)));
+        out.extend(self.tracking.iter().map(|t| (MatchedBy::Tracking, t.as_str())));
+        out
+    }
+
     /// The expected line for a received item, matched by SKU, then barcode.
     pub fn line_for(&self, sku: Option<&Sku>, barcode: Option<&Barcode>) -> Option<&ExpectedLine> {
         let by_sku = sku.and_then(|sku| self.lines.iter().find(|l| l.sku.as_ref() == Some(sku)));

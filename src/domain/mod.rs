@@ -18,7 +18,7 @@ pub use case::{
     DispositionRecord, EventKind, Flag, FlagRecord, Inspect, InspectionRecord, Line, NewLine, ReceiveParcel,
     RefundRecord, SupervisorReason, MAX_LINES,
 };
-pub use expected::{ExpectedLine, ExpectedReturn};
+pub use expected::{normalize_code, ExpectedLine, ExpectedReturn, MatchedBy};
 pub use grading::{Condition, Disposition, Grade};
 pub use ids::{CaseId, EventId, SiteId, StationId, TokenId};
 pub use policy::{GradeRule, Policy, RefundDecision, RefundLine, RefundOn, RuleHit, WeightCheck};

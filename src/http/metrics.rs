@@ -59,9 +59,13 @@ pub async fn serve(State(state): State<AppState>) -> Result<Response, ApiError> 
     let store = state.ingest.store().clone();
     let sinks = state.sinks.clone();
     let dispatchers = state.dispatchers.clone();
-    let mut text = tokio::task::spawn_blocking(move || metrics.scrape(&store, &sinks, &dispatchers))
-        .await
-        .map_err(|_| ApiError::internal())??;
+    let rma = state.rma.clone();
+    let mut text = tokio::task::spawn_blocking(move || {
+        metrics.rma_cache(&rma.status()?);
+        metrics.scrape(&store, &sinks, &dispatchers)
+    })
+    .await
+    .map_err(|_| ApiError::internal())??;
     // Device gauges (returns_edge_device_connected…) come from the device hub's own state.
     text.push_str(&state.devices.prometheus_text());
     Ok((

@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod operators;
 pub mod ratelimit;
 pub mod reads;
+pub mod rma;
 pub mod stream;
 pub mod writes;
 
@@ -50,12 +51,16 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Request budget per station token.
     pub limiter: Arc<ratelimit::StationLimiter>,
+    /// The RMA cache (scan lookup, offline); disabled unless an Odoo sink feeds it.
+    pub rma: crate::rma::RmaCache,
 }
 
 impl AppState {
     pub fn new(ingest: Ingest, sinks: Vec<SinkConfig>, dispatchers: Vec<SinkHandle>) -> Self {
         let metrics = Metrics::new(ingest.store());
+        let rma = crate::rma::RmaCache::new(ingest.store().clone(), Default::default(), None);
         AppState {
+            rma,
             metrics,
             ingest,
             sinks: Arc::new(sinks),
@@ -69,6 +74,12 @@ impl AppState {
     /// The same state with per-token limits of `per_second` sustained and `burst` above it.
     pub fn with_rate_limit(mut self, per_second: u64, burst: u64) -> Self {
         self.limiter = Arc::new(ratelimit::StationLimiter::new(per_second, burst));
+        self
+    }
+
+    /// The same state with `rma` as its RMA cache.
+    pub fn with_rma(mut self, rma: crate::rma::RmaCache) -> Self {
+        self.rma = rma;
         self
     }
 
@@ -118,6 +129,8 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/v1/dead-letters/{id}/replay", post(operators::replay_dead_letter))
         .route("/v1/dead-letters/{id}", delete(operators::discard_dead_letter))
         .route("/v1/admin/backup", get(admin::backup))
+        .route("/v1/rma/lookup", get(rma::lookup))
+        .route("/v1/rma/refresh", post(rma::refresh))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::serve))

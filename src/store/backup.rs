@@ -54,6 +54,10 @@ use crate::domain::SiteId;
 pub const BACKUP_FORMAT: u32 = 1;
 
 const MAGIC: &[u8; 20] = b"returns-edge backup\n";
+/// The trees a backup holds. Not the RMA cache (`rma_returns`, `rma_codes`, `rma_meta`): it is a
+/// copy of Odoo that the first sync after a restore rebuilds (a restored store starts with no
+/// cache, and says so in `/readyz`), it would be stale in any backup, and leaving it out keeps
+/// customers' names out of backup files.
 const TREES: [&str; 9] = [
     "meta",
     "tokens",

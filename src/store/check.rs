@@ -402,6 +402,11 @@ impl Store {
         }
         records.push(("meta", count));
 
+        // The RMA cache: records decode, the code index and the returns agree both ways.
+        records.extend(super::rma::check(self, &mut |tree, key, what| {
+            found.problem(tree, key, what)
+        })?);
+
         Ok(CheckReport {
             records,
             problems: found.problems,
@@ -418,7 +423,7 @@ fn case_id_from(bytes: &[u8]) -> Option<CaseId> {
 /// Hex for the trees with binary keys, text (escaped) for `tokens` and `meta`.
 fn show_key(tree: &str, key: &[u8]) -> String {
     match tree {
-        "tokens" | "meta" => String::from_utf8_lossy(key).escape_debug().to_string(),
+        "tokens" | "meta" | "rma_meta" => String::from_utf8_lossy(key).escape_debug().to_string(),
         _ => hex::encode(key),
     }
 }

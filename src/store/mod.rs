@@ -6,7 +6,9 @@
 //! domain's `apply`), `case_events` (index: a case's event sequence numbers), `idempotency` (first
 //! answer per station and Idempotency-Key), `outbox` (one entry per event per sink that wants it),
 //! `settled` (entries delivered or discarded), `dead_letters` (entries a sink rejected, with the
-//! reason), `tokens` (station tokens, hashed) and `meta` (schema version, site). An outbox entry
+//! reason), `tokens` (station tokens, hashed) and `meta` (schema version, site). The RMA cache's
+//! trees (`rma_returns`, `rma_codes`, `rma_meta`: a rebuildable copy of Odoo's open returns) are
+//! described in `rma.rs`. An outbox entry
 //! lives in exactly one of `outbox`, `dead_letters` and `settled`; moves between them are
 //! transactions (`outbox.rs`). Key layout: `keys.rs`.
 //! Value encoding: `encoding.rs` (MessagePack with named fields in a versioned envelope).
@@ -38,6 +40,7 @@ pub mod encoding;
 mod keys;
 mod outbox;
 pub mod records;
+pub mod rma;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -170,6 +173,8 @@ struct Inner {
     settled: sled::Tree,
     dead_letters: sled::Tree,
     tokens: sled::Tree,
+    /// The RMA cache (`rma.rs`).
+    rma: rma::RmaTrees,
     /// Serialises writers; holds the last sequence number handed out.
     writer: Mutex<u64>,
     /// Held shared by every mutation for the span of its transaction and exclusively by a
@@ -210,6 +215,7 @@ impl Store {
             settled: open("settled")?,
             dead_letters: open("dead_letters")?,
             tokens: open("tokens")?,
+            rma: rma::RmaTrees::open(&db)?,
             events,
             db,
             writer: Mutex::new(last_seq),

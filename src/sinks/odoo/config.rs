@@ -59,6 +59,18 @@ pub struct OdooConfig {
     /// Largest number of disposition transfers created in one call.
     #[serde(default = "defaults::max_batch")]
     pub max_batch: usize,
+    /// Keep an offline copy of the open returns of this Odoo (the RMA cache, `src/rma.rs`), so
+    /// that scans find their expected return while Odoo is unreachable. At most one sink.
+    #[serde(default)]
+    pub rma_cache: bool,
+    /// Seconds between two incremental syncs of the RMA cache (5 to 86400).
+    #[serde(default = "defaults::rma_sync_interval_secs")]
+    pub rma_sync_interval_secs: u64,
+    /// Field of `stock.picking` holding carrier tracking numbers, indexed by the RMA cache on the
+    /// return and on the original delivery. Unset by default: Odoo has `carrier_tracking_ref`
+    /// only with its `delivery` module installed, and reading a missing field fails every sync.
+    #[serde(default)]
+    pub tracking_field: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -166,6 +178,10 @@ mod defaults {
         50
     }
 
+    pub fn rma_sync_interval_secs() -> u64 {
+        60
+    }
+
     pub fn dispositions() -> BTreeMap<Disposition, OdooRef> {
         let stock = || OdooRef::Name("WH/Stock".into());
         BTreeMap::from([
@@ -176,6 +192,15 @@ mod defaults {
             (Disposition::ReturnToVendor, OdooRef::Name("Partners/Vendors".into())),
         ])
     }
+}
+
+/// An Odoo field name: it goes into domains and field lists as is.
+fn is_field_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 pub use crate::sinks::common::Secret;
@@ -213,6 +238,23 @@ impl OdooConfig {
         }
         if !(1..=500).contains(&self.max_batch) {
             return Err(("max_batch".into(), "expected 1 to 500".into()));
+        }
+        if !(5..=86_400).contains(&self.rma_sync_interval_secs) {
+            return Err((
+                "rma_sync_interval_secs".into(),
+                format!("expected 5 to 86400 seconds, found {}", self.rma_sync_interval_secs),
+            ));
+        }
+        for (key, field) in [
+            ("rma_field", Some(&self.rma_field)),
+            ("tracking_field", self.tracking_field.as_ref()),
+        ] {
+            if let Some(field) = field.filter(|f| !is_field_name(f)) {
+                return Err((
+                    key.into(),
+                    format!("expected an Odoo field name (lower case letters, digits, `_`), found `{field}`"),
+                ));
+            }
         }
         Ok(())
     }

@@ -3,7 +3,8 @@
 //! Files: `config.rs` (settings, secret), `rpc.rs` (client over JSON-RPC or JSON-2, error
 //! classification), `mapping.rs` (locations, picking types and products resolved by name and
 //! cached), `sink.rs` (the sink type, routing, planning), and one file per step machine:
-//! `rma.rs`, `transfer.rs`, `scrap.rs`. The approach is DESIGN.md §6: every record we create
+//! `rma.rs`, `transfer.rs`, `scrap.rs`; and `sync.rs`, which reads the open returns for the RMA
+//! cache (read only, no outbox). The approach is DESIGN.md §6: every record we create
 //! carries `RE/<site>/<event id>` in `origin`; every step reads before it writes; the step reached
 //! and the ids learnt are persisted in the outbox entry before the next call.
 
@@ -27,7 +28,9 @@ mod rma;
 pub mod rpc;
 mod scrap;
 mod sink;
+pub mod sync;
 mod transfer;
 
 pub use config::{OdooConfig, OdooRef, Protocol, ScrapInsufficient, Secret};
 pub use sink::OdooSink;
+pub use sync::{Fetched, RmaSource, SyncMode};

@@ -245,6 +245,8 @@ pub struct SaleLine {
     pub product_id: i64,
     pub name: String,
     pub product_uom_qty: f64,
+    /// Unit price as sold, in the order's currency (`price_unit`).
+    pub price_unit: f64,
     pub write_date: Timestamp,
 }
 
@@ -268,6 +270,8 @@ pub struct Picking {
     pub priority: String,
     pub move_type: String,
     pub user_id: Option<i64>,
+    /// `carrier_tracking_ref`: a field of Odoo's `delivery` module (see [`Database::delivery_module`]).
+    pub carrier_tracking_ref: Option<String>,
     pub create_date: Timestamp,
     pub write_date: Timestamp,
 }
@@ -430,6 +434,9 @@ pub struct ConfigSettings {
 pub struct Database {
     /// The time of the current transaction; see [`Database::begin`].
     pub now: Timestamp,
+    /// Whether Odoo's `delivery` module is installed: it adds `carrier_tracking_ref` (and the
+    /// carriers) to `stock.picking`. Without it, naming that field is an "Invalid field" error.
+    pub delivery_module: bool,
     pub company: Company,
     pub warehouse: Warehouse,
     pub users: Table<User>,
@@ -475,6 +482,7 @@ impl Database {
             "res.users" => self.users.ids(),
             "res.partner" => self.partners.ids(),
             "uom.uom" => vec![1],
+            "res.currency" => CURRENCIES.iter().map(|c| c.0).collect(),
             "stock.warehouse" => vec![self.warehouse.id],
             "stock.location" => self.locations.ids(),
             "stock.picking.type" => self.picking_types.ids(),
@@ -505,6 +513,7 @@ impl Database {
         match model {
             "res.company" => id == self.company.id,
             "uom.uom" => id == 1,
+            "res.currency" => CURRENCIES.iter().any(|c| c.0 == id),
             "stock.warehouse" => id == self.warehouse.id,
             "res.users" => self.users.contains(id),
             "res.partner" => self.partners.contains(id),
@@ -529,6 +538,15 @@ impl Database {
             "ir.config_parameter" => self.config_params.contains(id),
             "res.config.settings" => self.config_settings.contains(id),
             _ => false,
+        }
+    }
+
+    /// Whether `field` of `model` exists in this database (module fields need their module).
+    pub fn field_installed(&self, model: &str, field: &str) -> bool {
+        match super::schema::module_of(model, field) {
+            Some("delivery") => self.delivery_module,
+            Some(_) => false,
+            None => true,
         }
     }
 
@@ -617,6 +635,13 @@ impl Database {
             .collect()
     }
 }
+
+/// The currencies (`res.currency`): id, ISO code, symbol, decimal places. Fixed, like `uom.uom`:
+/// Odoo's base data, of which a fresh database has EUR and USD active.
+pub const CURRENCIES: &[(i64, &str, &str, u32)] = &[(1, "EUR", "€", 2), (2, "USD", "$", 2)];
+
+/// The company's currency (USD, as the demo company's), which sale orders are priced in.
+pub const COMPANY_CURRENCY: i64 = 2;
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC), Odoo's datetime wire format.
 pub fn format_timestamp(t: Timestamp) -> String {

@@ -183,11 +183,70 @@ pub fn execute(db: &mut Database, uid: i64, inv: Invocation) -> Result<Value, Od
             None => parse_ids(&args.remove(0))?,
         })
     };
-    let params = bind(def, &method, args, kwargs)?;
+    let mut params = bind(def, &method, args, kwargs)?;
+    check_module_fields(db, def, &method, &mut params)?;
     check_access(db, uid, def, operation(&method))?;
     let mut env = Env { db, uid, ctx };
     let ids = record_ids.unwrap_or_default();
     run(&mut env, def, &method, &ids, &params)
+}
+
+/// Fields of modules this database lacks (`carrier_tracking_ref` without `delivery`) behave as
+/// in an Odoo without that module: named in `fields`, a `write` or a domain they are an
+/// "Invalid field" `ValueError`; in `create` values they are ignored.
+fn check_module_fields(
+    db: &Database,
+    def: &ModelDef,
+    method: &str,
+    params: &mut Map<String, Value>,
+) -> Result<(), OdooError> {
+    let missing = |field: &str| !db.field_installed(def.name, field);
+    if let Some(Value::Array(fields)) = params.get("fields") {
+        if let Some(bad) = fields.iter().filter_map(Value::as_str).find(|f| missing(f)) {
+            return Err(OdooError::invalid_field(def.name, bad));
+        }
+    }
+    if let Some(domain) = params.get("domain") {
+        if let Some(leaf) = leaves(domain).into_iter().find(|leaf| {
+            leaf[0]
+                .as_str()
+                .and_then(|path| path.split('.').next())
+                .is_some_and(missing)
+        }) {
+            let field = leaf[0].as_str().unwrap_or_default();
+            return Err(OdooError::Value(format!(
+                "Invalid field {}.{field} in leaf {}",
+                def.name,
+                super::domain::leaf_repr(leaf)
+            )));
+        }
+    }
+    if let ("write", Some(Value::Object(vals))) = (method, params.get("vals")) {
+        if let Some(bad) = vals.keys().find(|k| missing(k)) {
+            return Err(OdooError::invalid_field(def.name, bad));
+        }
+    }
+    match (method, params.get_mut("vals_list")) {
+        ("create", Some(Value::Object(vals))) => vals.retain(|k, _| !missing(k)),
+        ("create", Some(Value::Array(list))) => {
+            for vals in list.iter_mut().filter_map(Value::as_object_mut) {
+                vals.retain(|k, _| !missing(k));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The leaves (`[field, op, value]`) of a domain, whatever its nesting.
+fn leaves(domain: &Value) -> Vec<&[Value]> {
+    match domain {
+        Value::Array(items) if items.len() == 3 && items[0].is_string() && items[1].is_string() => {
+            vec![items.as_slice()]
+        }
+        Value::Array(items) => items.iter().flat_map(leaves).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Binds positional and named arguments to the method's parameter names, with Python's

@@ -53,7 +53,7 @@ const OPERATORS: &[&str] = &[
 ];
 
 /// The Python repr of a leaf as a tuple, e.g. `('no_such_field', '=', 1)`.
-fn leaf_repr(items: &[Value]) -> String {
+pub(crate) fn leaf_repr(items: &[Value]) -> String {
     format!("({})", items.iter().map(py_repr).collect::<Vec<_>>().join(", "))
 }
 

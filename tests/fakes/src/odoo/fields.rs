@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::db::{format_timestamp, Database, Timestamp};
+use super::db::{format_timestamp, Database, Timestamp, COMPANY_CURRENCY, CURRENCIES};
 
 /// A call's context (`{"lang": …, "active_id": …}`).
 pub type Context = Map<String, Value>;
@@ -47,6 +47,7 @@ pub fn raw(db: &Database, model: &str, id: i64, field: &str, ctx: &Context) -> O
             "rounding" => Some(json!(0.01)),
             _ => None,
         },
+        "res.currency" => currency(id, field),
         "stock.warehouse" => warehouse(db, field),
         "stock.location" => location(db, id, field),
         "stock.picking.type" => picking_type(db, id, field),
@@ -177,6 +178,18 @@ fn partner(db: &Database, id: i64, field: &str) -> Option<Value> {
         "active" => json!(p.active),
         "create_date" => ts(p.create_date),
         "write_date" => ts(p.write_date),
+        _ => return None,
+    })
+}
+
+fn currency(id: i64, field: &str) -> Option<Value> {
+    let (_, name, symbol, decimals) = CURRENCIES.iter().find(|c| c.0 == id)?;
+    Some(match field {
+        "name" => json!(name),
+        "symbol" => json!(symbol),
+        "decimal_places" => json!(decimals),
+        "rounding" => json!(10f64.powi(-(*decimals as i32))),
+        "active" => json!(true),
         _ => return None,
     })
 }
@@ -413,6 +426,8 @@ fn sale_order(db: &Database, id: i64, field: &str) -> Option<Value> {
         "partner_id" => json!(o.partner_id),
         "client_order_ref" => text(&o.client_order_ref),
         "origin" => text(&o.origin),
+        // Odoo 17 takes it from the pricelist, else the company; the fake has no pricelists.
+        "currency_id" => json!(COMPANY_CURRENCY),
         "date_order" => ts(o.date_order),
         "order_line" => json!(db
             .sale_lines
@@ -456,6 +471,8 @@ fn sale_line(db: &Database, id: i64, field: &str) -> Option<Value> {
         "product_id" => json!(l.product_id),
         "name" => json!(l.name),
         "product_uom_qty" => float(l.product_uom_qty),
+        "price_unit" => float(l.price_unit),
+        "currency_id" => json!(COMPANY_CURRENCY),
         "qty_delivered" => float(qty_delivered(db, id)),
         "product_uom" => json!(1),
         "move_ids" => json!(db
@@ -526,6 +543,7 @@ fn picking(db: &Database, id: i64, field: &str) -> Option<Value> {
         "move_type" => json!(p.move_type),
         "sale_id" => m2o(p.sale_id),
         "user_id" => m2o(p.user_id),
+        "carrier_tracking_ref" if db.delivery_module => text(&p.carrier_tracking_ref),
         "company_id" => json!(db.company.id),
         "is_locked" => json!(true),
         "create_date" => ts(p.create_date),
@@ -693,6 +711,11 @@ pub fn display_name(db: &Database, model: &str, id: i64) -> String {
             None => String::new(),
         },
         "uom.uom" => "Units".to_owned(),
+        "res.currency" => CURRENCIES
+            .iter()
+            .find(|c| c.0 == id)
+            .map(|c| c.1.to_owned())
+            .unwrap_or_default(),
         "stock.warehouse" => db.warehouse.name.clone(),
         "stock.location" => db.location_complete_name(id),
         "stock.picking.type" => match db.picking_types.get(id) {

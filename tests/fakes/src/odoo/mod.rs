@@ -45,7 +45,7 @@ pub use db::{
 pub use error::{ErrorPayload, OdooError};
 pub use faults::{CallMatcher, Fault, FaultKind};
 pub use latency::Latency;
-pub use seed::{DoneDelivery, NewProduct, Seed, SeedIds};
+pub use seed::{DoneDelivery, NewProduct, OpenReturn, ReturnSpec, Seed, SeedIds};
 
 use crate::http::Listener;
 use server::{lock, Config, Journal, Shared};
@@ -157,6 +157,9 @@ pub struct FakeOdooOptions {
     /// Whether the first validation of a delivery asks the `confirm.stock.sms` question, as on
     /// the lab server (Odoo's `stock_sms` default).
     pub sms_confirmation: bool,
+    /// Whether Odoo's `delivery` module is installed (it adds `stock.picking.carrier_tracking_ref`).
+    /// Off by default: the lab server of the transcripts did not have it.
+    pub delivery_module: bool,
 }
 
 impl Default for FakeOdooOptions {
@@ -171,6 +174,7 @@ impl Default for FakeOdooOptions {
             password: "admin".into(),
             api_key: "0e6e4a1d9c3b4f5e8a7d6c5b4a39281706f5e4d3".into(),
             sms_confirmation: true,
+            delivery_module: false,
         }
     }
 }
@@ -209,6 +213,7 @@ impl FakeOdoo {
         if let Some(admin) = db.users.get_mut(ids.admin_uid) {
             admin.login.clone_from(&options.login);
         }
+        db.delivery_module = options.delivery_module;
         let (json_rpc, json2) = match options.protocols {
             Protocols::Auto => (true, options.version >= OdooVersion::V19),
             Protocols::JsonRpc => (true, false),
@@ -456,6 +461,27 @@ impl FakeOdoo {
     /// Adds a location under `parent` with `usage` (`internal`, `customer`…); returns its id.
     pub fn add_location(&self, name: &str, parent: i64, usage: &str, barcode: Option<&str>) -> i64 {
         self.modify(|db| seed::add_location(db, name, parent, usage, barcode))
+    }
+
+    /// A sale of `lines` (product id, quantity) to `partner`, its delivery done, and an open
+    /// return of all of it made with the return wizard (into WH/Returns when the seed has it),
+    /// tagged as `spec` says. One transaction: on error nothing is left behind.
+    pub fn add_return(
+        &self,
+        partner_id: i64,
+        lines: &[(i64, f64)],
+        spec: &ReturnSpec,
+    ) -> Result<OpenReturn, OdooError> {
+        let returns = self.ids.returns_location;
+        self.modify(|db| {
+            let backup = db.clone();
+            db.begin(db::wall_clock());
+            let result = seed::add_return(db, partner_id, lines, returns, spec);
+            if result.is_err() {
+                *db = backup;
+            }
+            result
+        })
     }
 
     /// A sale order for `partner` of `lines` (product id, quantity) whose delivery is done, so

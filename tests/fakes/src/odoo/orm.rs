@@ -82,7 +82,12 @@ pub fn read(env: &Env<'_>, model: &str, ids: &[i64], names: Option<&[String]>) -
     let names = match names {
         Some(n) if !n.is_empty() => n,
         _ => {
-            all = def.fields.iter().map(|f| f.name.to_owned()).collect();
+            all = def
+                .fields
+                .iter()
+                .filter(|f| env.db.field_installed(model, f.name))
+                .map(|f| f.name.to_owned())
+                .collect();
             &all
         }
     };

@@ -161,6 +161,19 @@ pub const NOT_EMULATED: &[&str] = &[
     "get_metadata",
 ];
 
+/// Fields that exist only when an Odoo module is installed: (model, field, module). The static
+/// schema lists them; [`Database::field_installed`](super::db::Database::field_installed) says
+/// whether this database has them, and `dispatch` refuses or drops them like Odoo when not.
+pub const MODULE_FIELDS: &[(&str, &str, &str)] = &[("stock.picking", "carrier_tracking_ref", "delivery")];
+
+/// The module that adds `field` to `model`, when it is not part of the base schema.
+pub fn module_of(model: &str, field: &str) -> Option<&'static str> {
+    MODULE_FIELDS
+        .iter()
+        .find(|(m, f, _)| *m == model && *f == field)
+        .map(|(_, _, module)| *module)
+}
+
 /// Every model, by name.
 pub fn model(name: &str) -> Option<&'static ModelDef> {
     MODELS.iter().find(|m| m.name == name)
@@ -228,6 +241,24 @@ pub static MODELS: &[ModelDef] = &[
             ro("display_name", Char, "Display Name"),
             ro("create_date", Datetime, "Created on"),
             ro("write_date", Datetime, "Last Updated on"),
+        ],
+        methods: &[],
+        acl: OPEN,
+        has_active: true,
+    },
+    ModelDef {
+        name: "res.currency",
+        description: "Currency",
+        class: "Currency",
+        order: "active desc, name",
+        fields: &[
+            ro("id", Integer, "ID"),
+            f("name", Char, "Currency"),
+            f("symbol", Char, "Symbol"),
+            f("decimal_places", Integer, "Decimal Places"),
+            f("rounding", Float, "Rounding Factor"),
+            f("active", Boolean, "Active"),
+            ro("display_name", Char, "Display Name"),
         ],
         methods: &[],
         acl: OPEN,
@@ -419,6 +450,7 @@ pub static MODELS: &[ModelDef] = &[
             f("partner_id", Many2one("res.partner"), "Customer"),
             f("client_order_ref", Char, "Customer Reference"),
             f("origin", Char, "Source Document"),
+            ro("currency_id", Many2one("res.currency"), "Currency"),
             f("date_order", Datetime, "Order Date"),
             f("order_line", One2many("sale.order.line"), "Order Lines"),
             ro("picking_ids", One2many("stock.picking"), "Transfers"),
@@ -445,6 +477,8 @@ pub static MODELS: &[ModelDef] = &[
             f("product_id", Many2one("product.product"), "Product"),
             f("name", Text, "Description"),
             f("product_uom_qty", Float, "Quantity"),
+            f("price_unit", Float, "Unit Price"),
+            ro("currency_id", Many2one("res.currency"), "Currency"),
             ro("qty_delivered", Float, "Delivery Quantity"),
             f("product_uom", Many2one("uom.uom"), "Unit of Measure"),
             ro("move_ids", One2many("stock.move"), "Stock Moves"),
@@ -490,6 +524,8 @@ pub static MODELS: &[ModelDef] = &[
             f("move_type", Selection, "Shipping Policy"),
             ro("sale_id", Many2one("sale.order"), "Sales Order"),
             f("user_id", Many2one("res.users"), "Responsible"),
+            // Only with Odoo's `delivery` module: see `module_of`.
+            f("carrier_tracking_ref", Char, "Tracking Reference"),
             f("company_id", Many2one("res.company"), "Company"),
             ro("is_locked", Boolean, "Is Locked"),
             ro("display_name", Char, "Display Name"),

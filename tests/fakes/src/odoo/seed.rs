@@ -108,6 +108,28 @@ pub struct DoneDelivery {
     pub move_ids: Vec<i64>,
 }
 
+/// What a return made by [`add_return`] should carry besides its lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReturnSpec {
+    /// Written into the return picking's `origin` (where sites keep the RMA reference); `None`
+    /// keeps Odoo's `Return of WH/OUT/…`.
+    pub rma: Option<String>,
+    /// The sale order's `client_order_ref`.
+    pub client_order_ref: Option<String>,
+    /// `carrier_tracking_ref` of the return picking (needs the `delivery` module).
+    pub return_tracking: Option<String>,
+    /// `carrier_tracking_ref` of the original delivery (needs the `delivery` module).
+    pub delivery_tracking: Option<String>,
+}
+
+/// An open return made by [`add_return`]: the done delivery it returns and the return picking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReturn {
+    pub delivery: DoneDelivery,
+    pub picking_id: i64,
+    pub picking_name: String,
+}
+
 fn location(id: i64, name: &str, parent: Option<i64>, usage: &str, barcode: Option<&str>) -> Location {
     Location {
         id,
@@ -194,6 +216,7 @@ fn product(id: i64, name: &str, code: &str, tracking: &str, weight: f64) -> Prod
 /// Builds the database of `seed`, with the given credentials for `admin`.
 pub fn build(seed: Seed, password: &str, api_key: &str, now: i64, sms_confirmation: bool) -> (Database, SeedIds) {
     let mut db = Database {
+        delivery_module: false,
         now,
         company: Company {
             id: 1,
@@ -550,6 +573,7 @@ pub fn add_delivery(db: &mut Database, partner_id: i64, lines: &[(i64, f64)]) ->
             product_id: *product_id,
             name: line_name,
             product_uom_qty: *qty,
+            price_unit: db.products.get(*product_id).map_or(0.0, |p| p.list_price),
             write_date: now,
         });
     }
@@ -579,5 +603,110 @@ pub fn add_delivery(db: &mut Database, partner_id: i64, lines: &[(i64, f64)]) ->
         picking_id: picking,
         picking_name: db.pickings[&picking].name.clone(),
         move_ids: moves,
+    })
+}
+
+/// A sale of `lines` to `partner`, its delivery done, and a return of all of it opened with the
+/// return wizard exactly as a user does it over RPC (transcript 04: create with the delivery in
+/// the context, then write the return location, then `create_returns`), into `returns_location`
+/// when the seed has one. Then the spec's fields are written like a user would.
+pub fn add_return(
+    db: &mut Database,
+    partner_id: i64,
+    lines: &[(i64, f64)],
+    returns_location: Option<i64>,
+    spec: &ReturnSpec,
+) -> Result<OpenReturn, OdooError> {
+    use serde_json::{json, Map, Value};
+
+    let delivery = add_delivery(db, partner_id, lines)?;
+    let admin = 2;
+    let call = |db: &mut Database, model: &str, method: &str, args: Value, kwargs: Value| {
+        let args = match args {
+            Value::Array(items) => items,
+            other => vec![other],
+        };
+        let kwargs: Map<String, Value> = match kwargs {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        super::dispatch::execute(
+            db,
+            admin,
+            super::dispatch::Invocation {
+                model: model.to_owned(),
+                method: method.to_owned(),
+                ids: None,
+                args,
+                kwargs,
+            },
+        )
+    };
+    let picking = delivery.picking_id;
+    let context = json!({"active_id": picking, "active_ids": [picking], "active_model": "stock.picking"});
+    if let Some(order) = db.sale_orders.get_mut(delivery.sale_order_id) {
+        order.client_order_ref.clone_from(&spec.client_order_ref);
+    }
+    if let Some(tracking) = &spec.delivery_tracking {
+        call(
+            db,
+            "stock.picking",
+            "write",
+            json!([[picking], {"carrier_tracking_ref": tracking}]),
+            json!({}),
+        )?;
+    }
+    let wizard = call(
+        db,
+        "stock.return.picking",
+        "create",
+        json!([[{}]]),
+        json!({"context": context}),
+    )?;
+    let wizard = match &wizard {
+        Value::Array(ids) => ids.first().and_then(Value::as_i64),
+        other => other.as_i64(),
+    }
+    .ok_or_else(|| OdooError::User(format!("add_return: the wizard create answered {wizard}")))?;
+    if let Some(location) = returns_location {
+        call(
+            db,
+            "stock.return.picking",
+            "write",
+            json!([[wizard], {"location_id": location}]),
+            json!({}),
+        )?;
+    }
+    let action = call(
+        db,
+        "stock.return.picking",
+        "create_returns",
+        json!([[wizard]]),
+        json!({"context": context}),
+    )?;
+    let returned = action
+        .get("res_id")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| OdooError::User(format!("add_return: create_returns answered {action}")))?;
+    let mut vals = Map::new();
+    if let Some(rma) = &spec.rma {
+        vals.insert("origin".into(), json!(rma));
+    }
+    if let Some(tracking) = &spec.return_tracking {
+        vals.insert("carrier_tracking_ref".into(), json!(tracking));
+    }
+    if !vals.is_empty() {
+        call(
+            db,
+            "stock.picking",
+            "write",
+            json!([[returned], Value::Object(vals)]),
+            json!({}),
+        )?;
+    }
+    Ok(OpenReturn {
+        delivery,
+        picking_name: db.pickings[&returned].name.clone(),
+        picking_id: returned,
     })
 }

@@ -369,6 +369,7 @@ pub fn new_picking(db: &mut Database, spec: PickingSpec) -> Result<i64, OdooErro
         priority: "0".into(),
         move_type: "direct".into(),
         user_id: None,
+        carrier_tracking_ref: None,
         create_date: now,
         write_date: now,
     }))
@@ -405,9 +406,11 @@ fn create_picking(env: &mut Env<'_>, vals: &Map<String, Value>) -> Result<i64, O
     let id = new_picking(env.db, spec)?;
     let note = sanitize_html(opt_text(m, vals, "note")?);
     let user_id = opt_id(m, vals, "user_id")?;
+    let tracking = opt_text(m, vals, "carrier_tracking_ref")?;
     if let Some(p) = env.db.pickings.get_mut(id) {
         p.note = note;
         p.user_id = user_id;
+        p.carrier_tracking_ref = tracking;
         if let Some(Value::String(prio)) = vals.get("priority") {
             p.priority.clone_from(prio);
         }
@@ -483,6 +486,9 @@ fn write_picking(env: &mut Env<'_>, id: i64, vals: &Map<String, Value>) -> Resul
     }
     if vals.contains_key("user_id") {
         p.user_id = opt_id(m, vals, "user_id")?;
+    }
+    if vals.contains_key("carrier_tracking_ref") {
+        p.carrier_tracking_ref = opt_text(m, vals, "carrier_tracking_ref")?;
     }
     if let Some(Value::String(name)) = vals.get("name") {
         check_picking_name_unique(env.db, id, name)?;
@@ -2164,12 +2170,18 @@ fn create_sale_order(env: &mut Env<'_>, vals: &Map<String, Value>) -> Result<i64
                 .ok_or_else(|| not_null(model_def(lm).unwrap_or(def), "product_id"))?;
             let qty = float(lm, &line, "product_uom_qty")?.unwrap_or(1.0);
             let name = opt_text(lm, &line, "name")?.unwrap_or_else(|| env.db.product_display_name(product_id));
+            // Odoo computes the price from the pricelist; without one it is the product's sales price.
+            let price_unit = match float(lm, &line, "price_unit")? {
+                Some(price) => price,
+                None => env.db.products.get(product_id).map_or(0.0, |p| p.list_price),
+            };
             env.db.sale_lines.insert_with(|lid| SaleLine {
                 id: lid,
                 order_id: id,
                 product_id,
                 name,
                 product_uom_qty: qty,
+                price_unit,
                 write_date: now,
             });
         }
