@@ -44,15 +44,16 @@ impl App {
                 .await
                 .context("store open task failed")??
         };
+        let (rma, rma_syncer) = start_rma_cache(config, &store)?;
         let ingest = Ingest::new(
             store.clone(),
             config.site.clone(),
             config.policy.policy(),
             config.sinks.clone(),
-        );
+        )
+        .with_rma(rma.clone());
         let dispatchers = start_dispatchers(config, &store)?;
         let handles = dispatchers.iter().map(|(h, _)| h.clone()).collect();
-        let (rma, rma_syncer) = start_rma_cache(config, &store)?;
         let state = AppState::new(ingest, config.sinks.clone(), handles)
             .with_rate_limit(config.server.rate_limit_per_second, config.server.rate_limit_burst)
             .with_rma(rma);

@@ -12,8 +12,9 @@ use serde::Serialize;
 use crate::config::SinkConfig;
 use crate::domain::{
     self, Actor, Case, CaseError, CaseEvent, CaseId, CaseState, Command, Disposition, EventId, EventKind, Flag, Policy,
-    RefundDecision, RmaRef, SiteId,
+    ReceiveParcel, RefundDecision, RmaRef, SiteId,
 };
+use crate::rma::{RmaCache, RmaError};
 use crate::store::{self, Commit, EventRecord, FollowUp, IdempotentRequest, RecordError, Recorded, Store, StoreError};
 use crate::tokens::Caller;
 
@@ -76,6 +77,8 @@ pub struct Ingest {
     site: SiteId,
     policy: Policy,
     sinks: Vec<SinkConfig>,
+    /// Where receipts find the return Odoo expects (the label or RMA scanned).
+    rma: Option<RmaCache>,
     writer: std::sync::mpsc::Sender<WriterJob>,
 }
 
@@ -118,8 +121,16 @@ impl Ingest {
             site,
             policy,
             sinks,
+            rma: None,
             writer,
         }
+    }
+
+    /// Receipts look their label (or the RMA they name) up in `cache`, and the policy judges
+    /// what it finds. Without a cache no receipt has expectations and none is "unexpected".
+    pub fn with_rma(mut self, cache: RmaCache) -> Self {
+        self.rma = Some(cache);
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -194,8 +205,11 @@ impl Ingest {
             (Some(id), Some(_)) => id,
             (None, _) => CaseId::generate(),
         };
-        let event =
-            domain::decide(current.as_ref(), &write.command, actor, &self.policy).map_err(IngestError::Refused)?;
+        let command = match &write.command {
+            Command::Receive(receive) if current.is_none() => Command::Receive(self.with_expectations(receive)?),
+            other => other.clone(),
+        };
+        let event = domain::decide(current.as_ref(), &command, actor, &self.policy).map_err(IngestError::Refused)?;
         let event_id = EventId::generate();
         let recorded_at_ms = now_ms();
         let mut case = domain::apply(current, case_id, event_id, &event);
@@ -262,6 +276,37 @@ impl Ingest {
             sinks,
             follow_ups,
         })
+    }
+
+    /// The receipt with the expected return its RMA (if named) or label matches in the cache.
+    /// Looked up here, on the writer thread and only for a first request (never for a replay),
+    /// so the snapshot stored with the event is the one the policy judged.
+    fn with_expectations(&self, receive: &ReceiveParcel) -> Result<ReceiveParcel, IngestError> {
+        let mut receive = receive.clone();
+        let Some(cache) = self.rma.as_ref().filter(|c| c.enabled()) else {
+            return Ok(receive);
+        };
+        let synced = cache.age().map_err(IngestError::Store)?.synced_at_ms.is_some();
+        let codes = receive.rma.iter().map(|r| r.as_str()).chain([receive.label.as_str()]);
+        let mut found = None;
+        for code in codes {
+            match cache.lookup(code) {
+                Ok(Some(hit)) => {
+                    found = Some(Box::new(hit.expected));
+                    break;
+                }
+                // A code the cache cannot hold (too long, blank) simply matches nothing.
+                Ok(None) | Err(RmaError::InvalidCode) => {}
+                Err(RmaError::Store(e)) => return Err(IngestError::Store(e)),
+                Err(other) => {
+                    tracing::warn!(error = %other, "RMA cache lookup failed; receipt recorded without expectations");
+                }
+            }
+        }
+        receive.expected = found;
+        // Only a cache that has synced knows what to expect; before that nothing is unexpected.
+        receive.expectations_known = synced;
+        Ok(receive)
     }
 
     /// Names of the configured sinks that want events of `kind`.

@@ -19,7 +19,10 @@ fn a_short_crash_and_fault_campaign_finds_no_violation() {
     let number = |name: &str, default: u64| {
         std::env::var(name)
             .ok()
-            .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} must be a number, not {v:?}")))
+            .map(|v| {
+                v.parse()
+                    .unwrap_or_else(|_| panic!("{name} must be a number, not {v:?}"))
+            })
             .unwrap_or(default)
     };
     let options = Options {
@@ -30,7 +33,11 @@ fn a_short_crash_and_fault_campaign_finds_no_violation() {
         binary,
         keep: false,
     };
-    println!("binary {}; replay with CAMPAIGN_SEED={}", options.binary.display(), options.seed);
+    println!(
+        "binary {}; replay with CAMPAIGN_SEED={}",
+        options.binary.display(),
+        options.seed
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

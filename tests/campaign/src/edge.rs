@@ -58,6 +58,8 @@ database = "{db}"
 login = "{login}"
 secret_file = "{odoo_secret}"
 timeout_secs = 2
+rma_cache = true
+rma_sync_interval_secs = 5
 [[sinks]]
 name = "refunds"
 kind = "refund"
@@ -84,14 +86,7 @@ timeout_secs = 2
         };
         let mut tokens = Vec::new();
         for i in 0..stations {
-            let out = edge.tool(&[
-                "token",
-                "create",
-                "--station",
-                &station(i),
-                "--role",
-                "supervisor",
-            ])?;
+            let out = edge.tool(&["token", "create", "--station", &station(i), "--role", "supervisor"])?;
             let token = out.lines().last().unwrap_or_default().trim().to_owned();
             anyhow::ensure!(token.starts_with("re1_"), "token create printed {out:?}");
             tokens.push(token);

@@ -69,7 +69,10 @@ pub fn arm(rng: &mut StdRng, odoo: &FakeOdoo, refund: &FakeRefund, log: &mut Fau
             ),
             _ => {
                 log.refusals += 1;
-                (FaultKind::UserError(format!("{INJECTED}: {model}.{method}")), "odoo: UserError")
+                (
+                    FaultKind::UserError(format!("{INJECTED}: {model}.{method}")),
+                    "odoo: UserError",
+                )
             }
         };
         log.count(name);

@@ -82,16 +82,28 @@ impl fmt::Display for Summary {
         row(f, "acknowledged", self.acknowledged.to_string())?;
         row(f, "duplicates (same key, same body) sent", self.duplicates.to_string())?;
         row(f, "answers abandoned by the client", self.abandoned.to_string())?;
-        row(f, "unanswered requests re-sent after a restart", self.resent.to_string())?;
+        row(
+            f,
+            "unanswered requests re-sent after a restart",
+            self.resent.to_string(),
+        )?;
         for (kind, n) in &self.faults.armed {
             row(f, &format!("faults armed: {kind}"), n.to_string())?;
         }
         row(f, "cycles with Odoo down", self.faults.odoo_down_cycles.to_string())?;
-        row(f, "cycles with the refund receiver down", self.faults.refund_down_cycles.to_string())?;
+        row(
+            f,
+            "cycles with the refund receiver down",
+            self.faults.refund_down_cycles.to_string(),
+        )?;
         row(f, "events checked", self.events.to_string())?;
         row(f, "Odoo effects checked", self.odoo_effects.to_string())?;
         row(f, "refund decisions checked", self.refunds.to_string())?;
-        row(f, "dead letters (injected refusals), replayed", self.dead_letters_replayed.to_string())?;
+        row(
+            f,
+            "dead letters (injected refusals), replayed",
+            self.dead_letters_replayed.to_string(),
+        )?;
         row(f, "store check after the campaign", self.store_check.clone())?;
         row(f, "drain time", format!("{:.1} s", self.drain.as_secs_f64()))?;
         row(f, "total time", format!("{:.1} s", self.elapsed.as_secs_f64()))?;

@@ -34,7 +34,9 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let binary = args.binary.unwrap_or_else(|| PathBuf::from("target/release/returns-edge"));
+    let binary = args
+        .binary
+        .unwrap_or_else(|| PathBuf::from("target/release/returns-edge"));
     anyhow::ensure!(
         binary.exists(),
         "{} does not exist: build it with `cargo build --release` or pass --binary",

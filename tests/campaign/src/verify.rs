@@ -163,8 +163,10 @@ fn check_odoo(events: &[Value], odoo: &FakeOdoo, v: &mut Verdict) {
                         )),
                     }
                     if !picks.is_empty() {
-                        v.violations
-                            .push(format!("receipt {id} for {rma} also made {} picking(s) of its own", picks.len()));
+                        v.violations.push(format!(
+                            "receipt {id} for {rma} also made {} picking(s) of its own",
+                            picks.len()
+                        ));
                     }
                 } else {
                     match picks.as_slice() {
@@ -179,9 +181,10 @@ fn check_odoo(events: &[Value], odoo: &FakeOdoo, v: &mut Verdict) {
                                 ));
                             }
                         }
-                        other => v
-                            .violations
-                            .push(format!("unexpected parcel {id} made {} pickings, expected 1", other.len())),
+                        other => v.violations.push(format!(
+                            "unexpected parcel {id} made {} pickings, expected 1",
+                            other.len()
+                        )),
                     }
                 }
             }
@@ -228,14 +231,17 @@ fn check_odoo(events: &[Value], odoo: &FakeOdoo, v: &mut Verdict) {
                         )),
                     }
                     if !scrps.is_empty() {
-                        v.violations.push(format!("disposition {id} ({disposition}) made a scrap"));
+                        v.violations
+                            .push(format!("disposition {id} ({disposition}) made a scrap"));
                     }
                 }
             }
             _ => {
                 if !picks.is_empty() || !scrps.is_empty() {
-                    v.violations
-                        .push(format!("event {id} ({}) has Odoo records; it should have none", e["kind"]));
+                    v.violations.push(format!(
+                        "event {id} ({}) has Odoo records; it should have none",
+                        e["kind"]
+                    ));
                 }
             }
         }
@@ -263,7 +269,9 @@ fn check_refunds(events: &[Value], refund: &FakeRefund, v: &mut Verdict) {
         match received.get(*d) {
             Some(1) => {}
             Some(n) => v.violations.push(format!("refund decision {d} was accepted {n} times")),
-            None => v.violations.push(format!("refund decision {d} never reached the receiver")),
+            None => v
+                .violations
+                .push(format!("refund decision {d} never reached the receiver")),
         }
     }
     for key in received.keys() {

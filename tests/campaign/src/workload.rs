@@ -254,7 +254,11 @@ fn plan(station: &Shared<Station>, pool: &Shared<VecDeque<Expected>>) -> Option<
 }
 
 fn new_script(rng: &mut StdRng, pool: &Shared<VecDeque<Expected>>, station_index: usize, n: u64) -> Script {
-    let expected = if rng.gen_bool(0.75) { lock(pool).pop_front() } else { None };
+    let expected = if rng.gen_bool(0.75) {
+        lock(pool).pop_front()
+    } else {
+        None
+    };
     let (label, lines, is_expected) = match expected {
         Some(e) => (e.label, e.lines, true),
         None => {
@@ -373,5 +377,7 @@ fn apply_answer(script: &mut Script, request: &Request, status: u16, body: &Valu
 
 /// Drops finished cases so a long run's memory stays flat.
 pub fn forget_finished(station: &Shared<Station>) {
-    lock(station).scripts.retain(|s| s.step != Step::Done || s.pending.is_some());
+    lock(station)
+        .scripts
+        .retain(|s| s.step != Step::Done || s.pending.is_some());
 }
