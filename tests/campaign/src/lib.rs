@@ -57,6 +57,7 @@ pub struct Summary {
     pub duplicates: u64,
     pub abandoned: u64,
     pub resent: u64,
+    pub unanswered: std::collections::BTreeMap<&'static str, u64>,
     pub faults: FaultLog,
     pub events: u64,
     pub odoo_effects: u64,
@@ -82,6 +83,9 @@ impl fmt::Display for Summary {
         row(f, "acknowledged", self.acknowledged.to_string())?;
         row(f, "duplicates (same key, same body) sent", self.duplicates.to_string())?;
         row(f, "answers abandoned by the client", self.abandoned.to_string())?;
+        for (why, n) in &self.unanswered {
+            row(f, &format!("requests left unanswered: {why}"), n.to_string())?;
+        }
         row(
             f,
             "unanswered requests re-sent after a restart",
@@ -343,6 +347,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Summary> {
     summary.duplicates = ledger.duplicates;
     summary.abandoned = ledger.abandoned;
     summary.resent = ledger.resent;
+    summary.unanswered = ledger.unanswered.clone();
     summary.events = verdict.events;
     summary.odoo_effects = verdict.odoo_effects;
     summary.refunds = verdict.refunds;

@@ -55,6 +55,8 @@ pub struct Ledger {
     pub duplicates: u64,
     pub abandoned: u64,
     pub resent: u64,
+    /// Requests left without an answer, by why (transport error, 503, 429).
+    pub unanswered: std::collections::BTreeMap<&'static str, u64>,
     /// Broken promises seen by the workload itself (a duplicate answered differently, a refusal).
     pub violations: Vec<String>,
 }
@@ -125,7 +127,8 @@ impl Station {
 
 enum Answer {
     Definitive(u16, Value),
-    Unknown,
+    /// No answer to trust: why (`transport`, `503`, `429`).
+    Unknown(&'static str),
 }
 
 async fn send(client: &reqwest::Client, base: &str, token: &str, request: &Request, timeout: Duration) -> Answer {
@@ -138,16 +141,19 @@ async fn send(client: &reqwest::Client, base: &str, token: &str, request: &Reque
         .send()
         .await;
     let Ok(response) = sent else {
-        return Answer::Unknown;
+        return Answer::Unknown("transport");
     };
     let status = response.status().as_u16();
     // 503 (shutting down, store cannot sync) and 429 promise nothing either way: retry later.
-    if status == 503 || status == 429 {
-        return Answer::Unknown;
+    if status == 503 {
+        return Answer::Unknown("503");
+    }
+    if status == 429 {
+        return Answer::Unknown("429");
     }
     match response.bytes().await {
         Ok(bytes) => Answer::Definitive(status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)),
-        Err(_) => Answer::Unknown,
+        Err(_) => Answer::Unknown("transport"),
     }
 }
 
@@ -180,7 +186,10 @@ pub async fn run_station(
                 let mut s = lock(&station);
                 apply_answer(&mut s.scripts[i], &request, status, &body, &ledger);
             }
-            Answer::Unknown => return,
+            Answer::Unknown(why) => {
+                *lock(&ledger).unanswered.entry(why).or_default() += 1;
+                return;
+            }
         }
     }
     if resend_only {
@@ -200,11 +209,15 @@ pub async fn run_station(
             Duration::from_secs(10)
         };
         match send(&client, &base, &token, &request, timeout).await {
-            Answer::Unknown => {
+            Answer::Unknown(why) => {
                 if abandon {
                     lock(&ledger).abandoned += 1;
+                } else {
+                    *lock(&ledger).unanswered.entry(why).or_default() += 1;
                 }
-                // Leave it pending; this case waits for the next cycle's resend.
+                // Leave it pending; this case waits for the next cycle's resend. A station whose
+                // server is gone backs off instead of spinning through new cases.
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
             Answer::Definitive(status, body) => {
