@@ -147,6 +147,17 @@ pub struct StoreConfig {
     pub data_dir: PathBuf,
     #[serde(deserialize_with = "in_range::<_, 4, 1024>")]
     pub cache_capacity_mb: u64,
+    /// Closed, fully delivered cases older than this many days are archived and pruned; 0 keeps
+    /// everything forever (the default: what may be deleted is the site's decision).
+    #[serde(deserialize_with = "in_range::<_, 0, 36_500>")]
+    pub retention_days: u64,
+    /// Where retention writes its archive files; empty means `<data_dir>/archive`.
+    #[serde(deserialize_with = "empty_is_none")]
+    pub archive_dir: Option<PathBuf>,
+    /// New events are refused (507) while the store's file system has less free than this; 0
+    /// turns the guard off.
+    #[serde(deserialize_with = "in_range::<_, 0, 1_048_576>")]
+    pub min_free_mb: u64,
 }
 
 impl Default for StoreConfig {
@@ -154,8 +165,26 @@ impl Default for StoreConfig {
         StoreConfig {
             data_dir: PathBuf::from("./data"),
             cache_capacity_mb: 32,
+            retention_days: 0,
+            archive_dir: None,
+            min_free_mb: 128,
         }
     }
+}
+
+impl StoreConfig {
+    /// The archive directory: `archive_dir`, or `<data_dir>/archive`.
+    pub fn archive_dir(&self) -> PathBuf {
+        self.archive_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("archive"))
+    }
+}
+
+/// An empty path string is "not set" (TOML has no null, and the env override needs a value).
+fn empty_is_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let path = PathBuf::deserialize(d)?;
+    Ok((!path.as_os_str().is_empty()).then_some(path))
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
