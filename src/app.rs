@@ -7,7 +7,8 @@
 //! this process. The server then shuts down the same graceful way and exits non-zero, so that
 //! systemd (`Restart=on-failure`) starts it again and the reopen recovers the store from what is
 //! really on disk. Staying up would serve reads but refuse every write until someone restarts it
-//! by hand; on an unattended edge box the restart is the recovery.
+//! by hand; on an unattended edge box the restart is the recovery. It first goes on answering
+//! for [`POISON_HOLD`], so that stations, readiness probes and a metrics scrape see why.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -35,6 +36,9 @@ pub const RETENTION_FIRST_RUN: Duration = Duration::from_secs(60);
 pub const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 /// How often the server looks whether the store was poisoned by a failed sync.
 const POISON_POLL: Duration = Duration::from_millis(250);
+/// How long a poisoned server goes on answering (reads, and 503s saying why; readiness not
+/// ready; `returns_edge_store_writable` 0) before it drains and exits for a restart.
+pub const POISON_HOLD: Duration = Duration::from_secs(30);
 
 /// A server that is bound and ready to run.
 #[derive(Debug)]
@@ -45,6 +49,7 @@ pub struct App {
     limits: Limits,
     dispatchers: Vec<(SinkHandle, tokio::task::JoinHandle<()>)>,
     retention: Option<Retention>,
+    poison_hold: Duration,
 }
 
 /// Retention settings of a serving app (`store.retention_days` > 0).
@@ -105,7 +110,15 @@ impl App {
             limits,
             dispatchers,
             retention,
+            poison_hold: POISON_HOLD,
         })
+    }
+
+    /// The same app answering for `hold` instead of [`POISON_HOLD`] after a failed sync before it
+    /// exits (tests shorten it).
+    pub fn with_poison_hold(mut self, hold: Duration) -> App {
+        self.poison_hold = hold;
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -125,6 +138,7 @@ impl App {
             limits,
             dispatchers,
             retention,
+            poison_hold,
         } = self;
         let router = http::router(state.clone(), limits);
         let retention = retention.map(|r| tokio::spawn(run_retention(store.clone(), r)));
@@ -133,13 +147,22 @@ impl App {
         let poisoned = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let watched = (store.clone(), poisoned.clone());
         let signal = async move {
+            let mut shutdown = Box::pin(shutdown);
             tokio::select! {
-                () = shutdown => {
+                () = &mut shutdown => {
                     tracing::info!("Shutdown requested: refusing new writes, finishing in-flight requests.");
                 }
                 reason = wait_poisoned(&watched.0) => {
                     watched.1.store(true, std::sync::atomic::Ordering::Release);
-                    tracing::error!(error = %reason, "The store cannot sync to disk: shutting down so that the service manager restarts returns-edge and the store recovers on open.");
+                    tracing::error!(
+                        error = %reason,
+                        hold_s = poison_hold.as_secs(),
+                        "The store cannot sync to disk: writes answer 503; exiting after the hold so that the service manager restarts returns-edge and the store recovers on open."
+                    );
+                    tokio::select! {
+                        () = &mut shutdown => {}
+                        () = tokio::time::sleep(poison_hold) => {}
+                    }
                 }
             }
             draining.start_draining();

@@ -40,11 +40,18 @@ struct Answer {
 
 impl SpaceApp {
     async fn spawn(data_dir: &Path, min_free_mb: u64) -> SpaceApp {
+        Self::spawn_with_hold(data_dir, min_free_mb, returns_edge::app::POISON_HOLD).await
+    }
+
+    async fn spawn_with_hold(data_dir: &Path, min_free_mb: u64, hold: Duration) -> SpaceApp {
         let mut config = Config::load(None, [], &FlagOverrides::default()).expect("the embedded defaults load");
         config.server.listen = "127.0.0.1:0".parse().expect("a socket address");
         config.store.data_dir = data_dir.to_owned();
         config.store.min_free_mb = min_free_mb;
-        let app = App::build(&config).await.expect("the app builds");
+        let app = App::build(&config)
+            .await
+            .expect("the app builds")
+            .with_poison_hold(hold);
         let base = format!("http://{}", app.local_addr());
         let store = app.store().clone();
         let token = {
@@ -313,4 +320,47 @@ async fn a_real_small_file_system_that_fills_up_refuses_with_507_and_recovers_wh
     assert_eq!(retried.status, 201, "{retried:?}");
     assert_eq!(app.stored_answer("at-full"), Some(last_seq + 1));
     app.stop().await.expect("a clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_failing_on_a_full_disk_answers_503_says_why_and_the_server_exits_for_a_restart() {
+    let Some(fs) = SmallFs::mount(16) else { return };
+    // The guard is off, so writes go on until the disk itself refuses one.
+    let app = SpaceApp::spawn_with_hold(&fs.path().join("store"), 0, Duration::from_secs(3)).await;
+    assert_eq!(app.receive("before").await.status, 201);
+    let _filler = fs.fill(0);
+    let mut refused = None;
+    for i in 0..5_000 {
+        let answer = app.receive(&format!("k-{i}")).await;
+        if answer.status != 201 {
+            refused = Some(answer);
+            break;
+        }
+    }
+    let refused = refused.expect("a write fails once the disk is full");
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert_eq!(refused.content_type, "application/problem+json");
+    assert_eq!(refused.body["type"], "urn:returns-edge:problem:store-unavailable");
+    assert!(
+        refused.body["detail"].as_str().unwrap().contains("durable"),
+        "{refused:?}"
+    );
+    // During the hold: reads are served, readiness says why, the metric says read-only.
+    assert_eq!(app.get("/v1/events?after=0&limit=1").await.status, 200);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, 503, "{ready:?}");
+    assert!(ready.body["reason"].as_str().unwrap().contains("restart"), "{ready:?}");
+    let scrape = app.metrics().await;
+    assert_eq!(metric(&scrape, "returns_edge_store_writable"), Some(0.0), "{scrape}");
+    let next = app.receive("after").await;
+    assert_eq!(next.status, 503, "{next:?}");
+    // Then it exits by itself, with an error, for systemd's Restart=on-failure.
+    let SpaceApp { server, stop, .. } = app;
+    let exited = tokio::time::timeout(Duration::from_secs(30), server)
+        .await
+        .expect("the server exits after the hold")
+        .expect("the server task");
+    drop(stop);
+    let err = exited.expect_err("a poisoned server exits with an error");
+    assert!(err.to_string().contains("failed disk sync"), "{err:#}");
 }
