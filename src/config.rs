@@ -668,6 +668,27 @@ mod tests {
     }
 
     #[test]
+    fn retention_is_off_and_the_archive_goes_beside_the_store_unless_configured() {
+        let config = Config::load(None, [], &FlagOverrides::default()).unwrap();
+        assert_eq!(config.store.retention_days, 0);
+        assert_eq!(config.store.archive_dir(), PathBuf::from("./data/archive"));
+        let env = vec![
+            ("RETURNS_EDGE_STORE_RETENTION_DAYS".to_owned(), "90".to_owned()),
+            ("RETURNS_EDGE_STORE_ARCHIVE_DIR".to_owned(), "/srv/archive".to_owned()),
+            ("RETURNS_EDGE_STORE_MIN_FREE_MB".to_owned(), "0".to_owned()),
+        ];
+        let config = Config::load(None, env, &FlagOverrides::default()).unwrap();
+        assert_eq!(config.store.retention_days, 90);
+        assert_eq!(config.store.archive_dir(), PathBuf::from("/srv/archive"));
+        assert_eq!(config.store.min_free_mb, 0);
+        let err = load_text("site = \"s\"\n[store]\nretention_days = 40000\n").unwrap_err();
+        assert!(
+            err.to_string().contains("line 3") && err.to_string().contains("0 to 36500"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn device_settings_follow_the_environment() {
         let env = vec![(
             "RETURNS_EDGE_DEVICE_SETTINGS_STABLE_MAX_AGE_MS".to_owned(),

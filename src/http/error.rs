@@ -31,7 +31,8 @@ pub struct ApiError {
     /// Seconds for a `Retry-After` header (429, 503 and 507 answers).
     pub retry_after_s: Option<u64>,
     /// Extension members of the problem (RFC 9457 §3.2), e.g. the free and needed bytes of a 507.
-    pub extensions: serde_json::Map<String, serde_json::Value>,
+    /// Boxed: most errors have none, and `ApiError` travels in every handler's `Result`.
+    pub extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 #[derive(Serialize)]
@@ -45,8 +46,8 @@ struct Problem<'a> {
     field: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     current_state: Option<CaseState>,
-    #[serde(flatten)]
-    extensions: &'a serde_json::Map<String, serde_json::Value>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    extensions: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ApiError {
@@ -59,8 +60,16 @@ impl ApiError {
             field: None,
             current_state: None,
             retry_after_s: None,
-            extensions: serde_json::Map::new(),
+            extensions: None,
         }
+    }
+
+    /// Adds an extension member to the problem body.
+    pub fn with_extension(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extensions
+            .get_or_insert_with(Default::default)
+            .insert(name.to_owned(), value.into());
+        self
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -117,7 +126,7 @@ impl IntoResponse for ApiError {
             detail: &self.detail,
             field: self.field.as_deref(),
             current_state: self.current_state,
-            extensions: &self.extensions,
+            extensions: self.extensions.as_deref(),
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (self.status, body).into_response();
@@ -162,7 +171,7 @@ impl From<CaseError> for ApiError {
             field: e.field().map(str::to_owned),
             current_state: e.current_state(),
             retry_after_s: None,
-            extensions: serde_json::Map::new(),
+            extensions: None,
         }
     }
 }
@@ -206,11 +215,9 @@ impl From<StoreError> for ApiError {
                 );
                 answer.retry_after_s = Some(STORE_RETRY_AFTER_S);
                 answer
-                    .extensions
-                    .insert("store".into(), dir.display().to_string().into());
-                answer.extensions.insert("free_bytes".into(), free_bytes.into());
-                answer.extensions.insert("needed_bytes".into(), needed_bytes.into());
-                answer
+                    .with_extension("store", dir.display().to_string())
+                    .with_extension("free_bytes", free_bytes)
+                    .with_extension("needed_bytes", needed_bytes)
             }
             StoreError::ReadOnly { dir } => {
                 let mut answer = ApiError::new(
@@ -224,10 +231,7 @@ impl From<StoreError> for ApiError {
                     ),
                 );
                 answer.retry_after_s = Some(STORE_RETRY_AFTER_S);
-                answer
-                    .extensions
-                    .insert("store".into(), dir.display().to_string().into());
-                answer
+                answer.with_extension("store", dir.display().to_string())
             }
             e => {
                 tracing::error!(error = %e, "Store error.");

@@ -72,8 +72,8 @@ pub struct StoreOptions {
     pub site: Option<SiteId>,
 }
 
-/// Errors of the store. HTTP maps `Sync` to 503 and the rest to 500 (they mean a bug or a broken
-/// disk, never bad input).
+/// Errors of the store. HTTP maps `Sync` and `ReadOnly` to 503, `DiskFull` to 507 and the rest
+/// to 500 (they mean a bug or a broken disk, never bad input).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// sled could not open the directory; most often another process holds its lock.
