@@ -147,6 +147,17 @@ pub struct StoreConfig {
     pub data_dir: PathBuf,
     #[serde(deserialize_with = "in_range::<_, 4, 1024>")]
     pub cache_capacity_mb: u64,
+    /// Closed, fully delivered cases older than this many days are archived and pruned; 0 keeps
+    /// everything forever (the default: what may be deleted is the site's decision).
+    #[serde(deserialize_with = "in_range::<_, 0, 36_500>")]
+    pub retention_days: u64,
+    /// Where retention writes its archive files; empty means `<data_dir>/archive`.
+    #[serde(deserialize_with = "empty_is_none")]
+    pub archive_dir: Option<PathBuf>,
+    /// New events are refused (507) while the store's file system has less free than this; 0
+    /// turns the guard off.
+    #[serde(deserialize_with = "in_range::<_, 0, 1_048_576>")]
+    pub min_free_mb: u64,
 }
 
 impl Default for StoreConfig {
@@ -154,8 +165,26 @@ impl Default for StoreConfig {
         StoreConfig {
             data_dir: PathBuf::from("./data"),
             cache_capacity_mb: 32,
+            retention_days: 0,
+            archive_dir: None,
+            min_free_mb: 128,
         }
     }
+}
+
+impl StoreConfig {
+    /// The archive directory: `archive_dir`, or `<data_dir>/archive`.
+    pub fn archive_dir(&self) -> PathBuf {
+        self.archive_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("archive"))
+    }
+}
+
+/// An empty path string is "not set" (TOML has no null, and the env override needs a value).
+fn empty_is_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let path = PathBuf::deserialize(d)?;
+    Ok((!path.as_os_str().is_empty()).then_some(path))
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -683,6 +712,27 @@ mod tests {
         assert!(err.contains("devices[0].id"), "{err}");
         let err = load_text("site = \"s\"\n[device_settings.stable]\nidentical_n = 0\n").unwrap_err();
         assert!(err.to_string().contains("device_settings.stable.identical_n"), "{err}");
+    }
+
+    #[test]
+    fn retention_is_off_and_the_archive_goes_beside_the_store_unless_configured() {
+        let config = Config::load(None, [], &FlagOverrides::default()).unwrap();
+        assert_eq!(config.store.retention_days, 0);
+        assert_eq!(config.store.archive_dir(), PathBuf::from("./data/archive"));
+        let env = vec![
+            ("RETURNS_EDGE_STORE_RETENTION_DAYS".to_owned(), "90".to_owned()),
+            ("RETURNS_EDGE_STORE_ARCHIVE_DIR".to_owned(), "/srv/archive".to_owned()),
+            ("RETURNS_EDGE_STORE_MIN_FREE_MB".to_owned(), "0".to_owned()),
+        ];
+        let config = Config::load(None, env, &FlagOverrides::default()).unwrap();
+        assert_eq!(config.store.retention_days, 90);
+        assert_eq!(config.store.archive_dir(), PathBuf::from("/srv/archive"));
+        assert_eq!(config.store.min_free_mb, 0);
+        let err = load_text("site = \"s\"\n[store]\nretention_days = 40000\n").unwrap_err();
+        assert!(
+            err.to_string().contains("line 3") && err.to_string().contains("0 to 36500"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -59,7 +59,8 @@ pub enum IngestError {
     /// The Idempotency-Key was used before for a different request (HTTP 422).
     #[error("the Idempotency-Key was already used for a different request; use a new key for a new request")]
     KeyReused,
-    /// The store failed (HTTP 503 when it cannot sync, 500 otherwise).
+    /// The store failed or refused (HTTP 503 when it cannot sync or its file system is read-only,
+    /// 507 when its disk is full, 500 otherwise).
     #[error(transparent)]
     Store(#[from] StoreError),
 }

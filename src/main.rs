@@ -54,7 +54,7 @@ enum Cmd {
         #[command(subcommand)]
         command: DevicesCmd,
     },
-    /// Store tools: check, backup, restore.
+    /// Store tools: check, backup, restore, archive.
     Store {
         #[command(subcommand)]
         command: StoreCmd,
@@ -112,6 +112,20 @@ enum StoreCmd {
         /// Replace an existing, non-empty store.
         #[arg(long)]
         force: bool,
+    },
+    /// Archive closed, fully delivered cases older than the retention age to gzip JSON-lines files
+    /// and prune them (offline: stop the server first; `serve` does this hourly when
+    /// store.retention_days is set). Never touches an undelivered or dead-lettered event.
+    Archive {
+        #[command(flatten)]
+        common: Common,
+        /// Age in days of a case's last event before it may go; overrides store.retention_days
+        /// (0 archives every closed, settled case).
+        #[arg(long)]
+        older_than: Option<u64>,
+        /// Where the archive files go; overrides store.archive_dir (default <data_dir>/archive).
+        #[arg(long)]
+        archive_dir: Option<PathBuf>,
     },
 }
 
@@ -593,6 +607,44 @@ fn store_tool(command: StoreCmd) -> anyhow::Result<()> {
                 summary.header.last_seq,
                 summary.bytes,
                 file.display()
+            );
+        }
+        StoreCmd::Archive {
+            common,
+            older_than,
+            archive_dir,
+        } => {
+            let config = load(&common, None)?;
+            let days = match (older_than, config.store.retention_days) {
+                (Some(days), _) => days,
+                (None, 0) => anyhow::bail!(
+                    "retention is off (store.retention_days = 0): pass --older-than DAYS to archive anyway"
+                ),
+                (None, days) => days,
+            };
+            let archive_dir = archive_dir.unwrap_or_else(|| config.store.archive_dir());
+            let now = ingest::now_ms();
+            let run = returns_edge::store::retention::RetentionRun {
+                archive_dir: archive_dir.clone(),
+                cutoff_ms: now.saturating_sub(days.saturating_mul(86_400_000)),
+                now_ms: now,
+            };
+            let store = open_offline(&common)?;
+            let summary = store
+                .archive(&run)
+                .with_context(|| format!("archiving into {}", archive_dir.display()))?;
+            store.close()?;
+            for file in &summary.files {
+                println!("wrote {}", file.display());
+            }
+            println!(
+                "archived {} case(s) with {} event(s) older than {days} day(s) into {} file(s) in {}; pruned {} idempotency record(s); archived up to seq {}",
+                summary.cases,
+                summary.events,
+                summary.files.len(),
+                archive_dir.display(),
+                summary.idempotency_records,
+                summary.archived_up_to
             );
         }
         StoreCmd::Restore { common, file, force } => {

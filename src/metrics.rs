@@ -73,6 +73,18 @@ pub const RMA_CACHE_AGE: &str = "returns_edge_rma_cache_age_seconds";
 pub const RMA_CACHE_ENTRIES: &str = "returns_edge_rma_cache_entries";
 /// RMA cache syncs since start, by `outcome` (`ok`, `failed`).
 pub const RMA_SYNCS: &str = "returns_edge_rma_syncs_total";
+/// New events refused by the free-space guard since start, by `reason` (`disk_full`, `read_only`).
+pub const WRITE_REFUSALS: &str = "returns_edge_store_write_refusals_total";
+/// Free bytes on the store's file system at the guard's last probe.
+pub const FREE_BYTES: &str = "returns_edge_store_free_bytes";
+/// The free-space reserve (`store.min_free_mb`) in bytes; 0 when the guard is off.
+pub const MIN_FREE_BYTES: &str = "returns_edge_store_min_free_bytes";
+/// Events archived and pruned by retention since start.
+pub const ARCHIVED_EVENTS: &str = "returns_edge_store_archived_events_total";
+/// Cases archived and pruned by retention since start.
+pub const ARCHIVED_CASES: &str = "returns_edge_store_archived_cases_total";
+/// Highest sequence number retention ever archived (0: none).
+pub const ARCHIVED_UP_TO: &str = "returns_edge_store_archived_up_to";
 
 /// Every metric this module exposes (histograms also appear as `_bucket`, `_sum`, `_count`).
 pub const NAMES: &[&str] = &[
@@ -94,11 +106,19 @@ pub const NAMES: &[&str] = &[
     SINK_IN_FLIGHT,
     SINK_PAUSED,
     BUILD_INFO,
+    WRITE_REFUSALS,
+    FREE_BYTES,
+    MIN_FREE_BYTES,
+    ARCHIVED_EVENTS,
+    ARCHIVED_CASES,
+    ARCHIVED_UP_TO,
 ];
 
 /// The RMA cache's metrics: exposed only when an Odoo sink has `rma_cache = true` (and the age
 /// only after the first sync), so they are kept out of [`NAMES`], which every scrape has.
 pub const RMA_NAMES: &[&str] = &[RMA_CACHE_AGE, RMA_CACHE_ENTRIES, RMA_SYNCS];
+/// Reasons of [`WRITE_REFUSALS`].
+const REFUSAL_REASONS: [&str; 2] = ["disk_full", "read_only"];
 
 /// Latency buckets in seconds: from a fast fsync (sub-millisecond) to the request timeout.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -196,6 +216,21 @@ impl Metrics {
         let syncs = stats.syncs.load(std::sync::atomic::Ordering::Relaxed);
         let waiters = stats.waiters.load(std::sync::atomic::Ordering::Relaxed);
         let size = store.size_on_disk()?;
+        let archived_up_to = store.archived_up_to()?;
+        let archived = store.archive_counts();
+        let archived_events = archived.events.load(std::sync::atomic::Ordering::Relaxed);
+        let archived_cases = archived.cases.load(std::sync::atomic::Ordering::Relaxed);
+        let guard = store.space_guard();
+        let refusals = guard.map_or([0, 0], |g| {
+            let r = g.refusals();
+            [
+                r.disk_full.load(std::sync::atomic::Ordering::Relaxed),
+                r.read_only.load(std::sync::atomic::Ordering::Relaxed),
+            ]
+        });
+        // A scrape probes when no write did lately, so the gauge is fresh on an idle store too.
+        let free = guard.and_then(|g| g.probe_now()).map(|p| p.free_bytes);
+        let min_free = guard.map_or(0, |g| g.min_free_bytes());
         let now = now_ms();
         let mut per_sink = Vec::with_capacity(sinks.len());
         for sink in sinks {
@@ -214,6 +249,16 @@ impl Metrics {
             gauge!(LAST_SEQ).set(store.last_seq() as f64);
             gauge!(STORE_WRITABLE).set(if store.check_writable().is_ok() { 1.0 } else { 0.0 });
             gauge!(STORE_SIZE).set(size as f64);
+            for (reason, n) in REFUSAL_REASONS.iter().zip(refusals) {
+                counter!(WRITE_REFUSALS, "reason" => *reason).absolute(n);
+            }
+            if let Some(free) = free {
+                gauge!(FREE_BYTES).set(free as f64);
+            }
+            gauge!(MIN_FREE_BYTES).set(min_free as f64);
+            counter!(ARCHIVED_EVENTS).absolute(archived_events);
+            counter!(ARCHIVED_CASES).absolute(archived_cases);
+            gauge!(ARCHIVED_UP_TO).set(archived_up_to as f64);
             for (sink, counts, status) in &per_sink {
                 let age_s = counts
                     .oldest_pending_ms
@@ -328,6 +373,26 @@ fn describe() {
     );
     describe_gauge!(RMA_CACHE_ENTRIES, "Open returns in the RMA cache.");
     describe_counter!(RMA_SYNCS, "RMA cache syncs since start, by outcome (ok, failed).");
+    describe_counter!(
+        WRITE_REFUSALS,
+        "New events refused because the store's disk is full (507) or read-only (503), by reason."
+    );
+    describe_gauge!(
+        FREE_BYTES,
+        Unit::Bytes,
+        "Free bytes on the store's file system at the last probe."
+    );
+    describe_gauge!(
+        MIN_FREE_BYTES,
+        Unit::Bytes,
+        "Free-space reserve below which new events are refused (store.min_free_mb); 0 when off."
+    );
+    describe_counter!(ARCHIVED_EVENTS, "Events archived and pruned by retention since start.");
+    describe_counter!(ARCHIVED_CASES, "Cases archived and pruned by retention since start.");
+    describe_gauge!(
+        ARCHIVED_UP_TO,
+        "Highest event sequence number retention archived; events at or below may be in archives."
+    );
 }
 
 #[cfg(test)]

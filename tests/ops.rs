@@ -22,7 +22,10 @@ const SINK: &str = "odoo";
 const STATION: &str = "dock-1";
 /// Metrics the dashboard and alerts use that the devices module exposes, not `src/metrics.rs`;
 /// they only appear when devices are configured.
-const DEVICE_METRICS: &[&str] = &["returns_edge_device_connected"];
+const DEVICE_METRICS: &[&str] = &[
+    "returns_edge_device_connected",
+    "returns_edge_device_last_reading_age_seconds",
+];
 
 fn checkout() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -323,6 +326,24 @@ async fn every_metric_named_in_the_alerts_and_the_dashboard_is_exposed() {
             "{file} uses metrics /metrics does not expose: {missing:?}"
         );
     }
+    // The device metrics, from a hub with a scale as `/metrics` appends them.
+    #[derive(serde::Deserialize)]
+    struct Devices {
+        devices: Vec<returns_edge::config::DeviceEntry>,
+    }
+    let devices: Devices = toml::from_str(
+        "[[devices]]\nid = \"s\"\nstation = \"dock-1\"\n\
+         source = { kind = \"serial_scale\", serial = { path = \"/dev/null-scale\" }, scale = { protocol = \"nci\" } }\n",
+    )
+    .expect("a device entry");
+    let hub = returns_edge::devices::DeviceHub::new(&devices.devices, &Default::default());
+    let device_text = hub.prometheus_text();
+    for name in DEVICE_METRICS {
+        assert!(
+            device_text.contains(&format!("# TYPE {name} gauge\n")),
+            "{name} is not exposed by the device hub:\n{device_text}"
+        );
+    }
     for alert in [
         "ReturnsEdgeDown",
         "ReturnsEdgeDeliveryBacklog",
@@ -330,6 +351,9 @@ async fn every_metric_named_in_the_alerts_and_the_dashboard_is_exposed() {
         "ReturnsEdgeSinkPaused",
         "ReturnsEdgeDeviceOffline",
         "ReturnsEdgeDiskAlmostFull",
+        "ReturnsEdgeWritesRefusedDiskFull",
+        "ReturnsEdgeStoreSpaceLow",
+        "ReturnsEdgeScaleSilent",
     ] {
         assert!(alerts.contains(&format!("alert: {alert}\n")), "missing alert {alert}");
     }

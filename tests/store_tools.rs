@@ -530,3 +530,89 @@ async fn inspect_last(client: &reqwest::Client, addr: &str, token: &str, key: &s
         .await?;
     Ok(res.status().as_u16())
 }
+
+#[test]
+fn store_archive_prunes_closed_delivered_cases_into_a_gzip_file_standard_tools_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (delivered, pending) = {
+        let h = Harness::open(&data);
+        let mut closed = Vec::new();
+        for n in 0..2 {
+            let case = h.receive(&format!("r{n}"), &format!("LABEL-{n}"), 1).unwrap().case_id;
+            h.inspect(&format!("i{n}"), case, 1, "A").unwrap();
+            h.dispose(&format!("d{n}"), case, 1, "restock").unwrap();
+            h.close(&format!("c{n}"), case).unwrap();
+            closed.push(case);
+        }
+        let store = h.ingest.store();
+        for sink in ["odoo", "nats"] {
+            for entry in store.outbox_entries(sink).unwrap() {
+                if entry.case_id == closed[0] {
+                    store.settle_delivered(sink, &entry, 1000).unwrap();
+                }
+            }
+        }
+        store.close().unwrap();
+        (closed[0], closed[1])
+    };
+
+    let out = run(&["store", "archive", "--data-dir"], &[&data]);
+    assert!(
+        !out.status.success() && text(&out).contains("store.retention_days"),
+        "retention is off by default: {}",
+        text(&out)
+    );
+    let out = run(&["store", "archive", "--older-than", "0", "--data-dir"], &[&data]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("archived 1 case(s) with 4 event(s)"),
+        "{}",
+        text(&out)
+    );
+    let files: Vec<_> = std::fs::read_dir(data.join("archive"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].to_string_lossy().ends_with(".jsonl.gz"));
+
+    // gzip and a JSON parser are all it takes to read an archive.
+    let unzipped = Command::new("gzip").arg("-dc").arg(&files[0]).output().unwrap();
+    assert!(unzipped.status.success());
+    let lines: Vec<Value> = String::from_utf8(unzipped.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["header", "event", "event", "event", "event", "case"]);
+    assert_eq!(lines[0]["site"], SITE);
+    assert!(lines[1..5]
+        .iter()
+        .all(|l| l["record"]["case_id"] == delivered.to_string()));
+    assert_eq!(lines[5]["case"]["closed"], true);
+
+    let out = check(&data, None);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("may be archived"),
+        "{}",
+        text(&out)
+    );
+    let store = Store::open(
+        &data,
+        &StoreOptions {
+            cache_capacity_bytes: 4 << 20,
+            site: None,
+        },
+    )
+    .unwrap();
+    assert!(store.case(delivered).unwrap().is_none());
+    assert_eq!(
+        store.case_events(pending).unwrap().len(),
+        4,
+        "the undelivered case stays whole"
+    );
+    store.close().unwrap();
+}

@@ -3,7 +3,7 @@
 //!
 //! Owns: starting every `[[devices]]` entry with `firmware-bridge` (one [`Device`] per entry, all
 //! feeding ONE bounded `sync_channel`), the pump thread that drains that channel, the per-device
-//! state (connected?, last reading, last scan, last status change), one [`StableWeight`] tracker
+//! state (connected?, last reading, last scan, last status change, when it last said anything), one [`StableWeight`] tracker
 //! per scale, scan classification, and one `tokio::sync::broadcast` channel per station.
 //!
 //! Devices are never blocked by stations: the pump only takes a short lock and calls
@@ -168,6 +168,8 @@ struct Inner {
     /// `true` once streams must end (server shutdown).
     closing: watch::Sender<bool>,
     running: Mutex<Option<Running>>,
+    /// When the hub was made (Unix ms): the reading age of a device that never reported.
+    started_at_ms: u64,
 }
 
 #[derive(Debug)]
@@ -187,6 +189,8 @@ struct Tracked {
     last_reading: Option<ScaleReading>,
     last_stability: Option<WeightStability>,
     last_scan: Option<ScanEvent>,
+    /// When the hub last received a scan, weight or scale state from it (Unix ms, hub clock).
+    last_reading_at_ms: Option<u64>,
     /// Scales only.
     weight: Option<StableWeight>,
 }
@@ -222,6 +226,7 @@ impl DeviceHub {
                     last_reading: None,
                     last_stability: None,
                     last_scan: None,
+                    last_reading_at_ms: None,
                     weight: is_scale.then(|| StableWeight::new(settings.stable)),
                 },
             );
@@ -234,6 +239,7 @@ impl DeviceHub {
                 keep_alive: Duration::from_secs(settings.keep_alive_secs),
                 closing: watch::channel(false).0,
                 running: Mutex::new(None),
+                started_at_ms: unix_ms(),
             }),
         }
     }
@@ -399,9 +405,17 @@ impl DeviceHub {
 }
 
 impl DeviceHub {
-    /// `returns_edge_device_connected{device,station}` (1 connected, 0 not) in the Prometheus
-    /// text format, for `GET /metrics` to append; empty without devices. Read at scrape time.
+    /// `returns_edge_device_connected{device,station}` (1 connected, 0 not) and
+    /// `returns_edge_device_last_reading_age_seconds{device,station,kind}` (seconds since the
+    /// device's last scan, weight or scale state; since the server started when it has sent none)
+    /// in the Prometheus text format, for `GET /metrics` to append; empty without devices. Read
+    /// at scrape time, at `now_ms`.
     pub fn prometheus_text(&self) -> String {
+        self.prometheus_text_at(unix_ms())
+    }
+
+    /// [`DeviceHub::prometheus_text`] at a given time (tests).
+    pub fn prometheus_text_at(&self, now_ms: u64) -> String {
         let devices = lock(&self.inner.devices);
         if devices.is_empty() {
             return String::new();
@@ -417,6 +431,20 @@ impl DeviceHub {
                 "returns_edge_device_connected{{device=\"{}\",station=\"{}\"}} {connected}\n",
                 label(&id.0),
                 label(tracked.station.as_str())
+            ));
+        }
+        text.push_str(
+            "# HELP returns_edge_device_last_reading_age_seconds Seconds since the device last sent a scan, weight or scale state (since start when none)\n\
+             # TYPE returns_edge_device_last_reading_age_seconds gauge\n",
+        );
+        for (id, tracked) in devices.iter() {
+            let since = tracked.last_reading_at_ms.unwrap_or(self.inner.started_at_ms);
+            let age_s = now_ms.saturating_sub(since) as f64 / 1000.0;
+            text.push_str(&format!(
+                "returns_edge_device_last_reading_age_seconds{{device=\"{}\",station=\"{}\",kind=\"{}\"}} {age_s}\n",
+                label(&id.0),
+                label(tracked.station.as_str()),
+                tracked.kind
             ));
         }
         text
@@ -439,6 +467,9 @@ impl Tracked {
     fn apply(&mut self, event: &DeviceEvent, now_ms: u64, classifier: &ClassifierConfig) -> StationEvent {
         if let Some(weight) = &mut self.weight {
             weight.observe_event(event);
+        }
+        if !matches!(event, DeviceEvent::Status { .. }) {
+            self.last_reading_at_ms = Some(now_ms);
         }
         match event {
             DeviceEvent::Scan(scan) => {

@@ -198,3 +198,28 @@ fn the_connected_gauge_has_one_line_per_device() {
     );
     assert_eq!(DeviceHub::disabled().prometheus_text(), "");
 }
+
+#[test]
+fn the_reading_age_counts_from_the_last_reading_and_from_start_for_a_silent_device() {
+    let hub = hub(8);
+    let started = hub.inner.started_at_ms;
+    hub.observe(&status("dock-1-scale", DeviceStatus::Connected), started + 500);
+    hub.observe(&weight(1250, WeightStability::Stable, started + 1_000), started + 1_000);
+    hub.observe(&scan("dock-1-scanner", "X1"), started + 4_000);
+    // A status change is not a reading: the scale's age still counts from its weight.
+    hub.observe(&status("dock-1-scale", DeviceStatus::Connected), started + 9_000);
+    let text = hub.prometheus_text_at(started + 10_000);
+    let line = |device: &str, station: &str, kind: &str, age: &str| {
+        format!(
+            "returns_edge_device_last_reading_age_seconds{{device=\"{device}\",station=\"{station}\",kind=\"{kind}\"}} {age}\n"
+        )
+    };
+    for want in [
+        line("dock-1-scale", "dock-1", "serial_scale", "9"),
+        line("dock-1-scanner", "dock-1", "serial_scanner", "6"),
+        line("dock-2-scanner", "dock-2", "serial_scanner", "10"),
+    ] {
+        assert!(text.contains(&want), "missing `{want}` in\n{text}");
+    }
+    assert!(text.contains("# TYPE returns_edge_device_last_reading_age_seconds gauge\n"));
+}

@@ -3,7 +3,9 @@
 //! Every refusal names the field at fault (`field`, a JSON path such as `lines[0].qty`, or a
 //! header name) and, for state conflicts, the case's current state. The error renders itself and
 //! does not log; the trace layer logs each response once. Internal details (store errors) are
-//! logged here at the one place they are turned into a 500, and never reach the client.
+//! logged here at the one place they are turned into a 500, and never reach the client. A 507 or
+//! 503 for a full or read-only disk names the store's directory: the operator reading a station's
+//! error needs it, and it is no secret.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,6 +14,9 @@ use serde::Serialize;
 use crate::domain::{CaseError, CaseState};
 use crate::ingest::IngestError;
 use crate::store::{StoreError, SyncError};
+
+/// `Retry-After` of the answers that say the store cannot take writes now (503, 507).
+pub const STORE_RETRY_AFTER_S: u64 = 30;
 
 /// An error answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,8 +28,11 @@ pub struct ApiError {
     pub detail: String,
     pub field: Option<String>,
     pub current_state: Option<CaseState>,
-    /// Seconds for a `Retry-After` header (429 and 503 answers).
+    /// Seconds for a `Retry-After` header (429, 503 and 507 answers).
     pub retry_after_s: Option<u64>,
+    /// Extension members of the problem (RFC 9457 §3.2), e.g. the free and needed bytes of a 507.
+    /// Boxed: most errors have none, and `ApiError` travels in every handler's `Result`.
+    pub extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 #[derive(Serialize)]
@@ -38,6 +46,8 @@ struct Problem<'a> {
     field: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     current_state: Option<CaseState>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    extensions: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ApiError {
@@ -50,7 +60,16 @@ impl ApiError {
             field: None,
             current_state: None,
             retry_after_s: None,
+            extensions: None,
         }
+    }
+
+    /// Adds an extension member to the problem body.
+    pub fn with_extension(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extensions
+            .get_or_insert_with(Default::default)
+            .insert(name.to_owned(), value.into());
+        self
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -107,6 +126,7 @@ impl IntoResponse for ApiError {
             detail: &self.detail,
             field: self.field.as_deref(),
             current_state: self.current_state,
+            extensions: self.extensions.as_deref(),
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (self.status, body).into_response();
@@ -152,6 +172,7 @@ impl From<CaseError> for ApiError {
             field: e.field().map(str::to_owned),
             current_state: e.current_state(),
             retry_after_s: None,
+            extensions: None,
         }
     }
 }
@@ -165,14 +186,53 @@ impl From<StoreError> for ApiError {
                 "Shutting down",
                 "the server is shutting down; retry with the same Idempotency-Key",
             ),
+            // Not logged here: the flusher logged the failed sync once, and every later write
+            // would repeat it.
             StoreError::Sync(e) => {
-                tracing::error!(error = %e, "Write not acknowledged: store cannot sync.");
-                ApiError::new(
+                let mut answer = ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "store-unavailable",
                     "Store cannot record writes",
                     format!("{e}; nothing was acknowledged, retry with the same Idempotency-Key later"),
-                )
+                );
+                answer.retry_after_s = Some(STORE_RETRY_AFTER_S);
+                answer
+            }
+            // The space guard logs when it starts and stops refusing, not per request.
+            StoreError::DiskFull {
+                dir,
+                free_bytes,
+                needed_bytes,
+            } => {
+                let mut answer = ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "insufficient-storage",
+                    "The store's disk is full",
+                    format!(
+                        "the store at {} has {free_bytes} bytes free and new events need at least {needed_bytes}; \
+                         nothing was recorded, retry with the same Idempotency-Key once space is freed",
+                        dir.display()
+                    ),
+                );
+                answer.retry_after_s = Some(STORE_RETRY_AFTER_S);
+                answer
+                    .with_extension("store", dir.display().to_string())
+                    .with_extension("free_bytes", free_bytes)
+                    .with_extension("needed_bytes", needed_bytes)
+            }
+            StoreError::ReadOnly { dir } => {
+                let mut answer = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store-read-only",
+                    "The store's file system is read-only",
+                    format!(
+                        "the file system holding the store at {} is mounted read-only; nothing was recorded, \
+                         retry with the same Idempotency-Key later",
+                        dir.display()
+                    ),
+                );
+                answer.retry_after_s = Some(STORE_RETRY_AFTER_S);
+                answer.with_extension("store", dir.display().to_string())
             }
             e => {
                 tracing::error!(error = %e, "Store error.");

@@ -25,10 +25,11 @@ pub async fn healthz() -> impl IntoResponse {
         (status = 503, description = "not ready: the store cannot record writes or the server is shutting down")))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let store = state.ingest.store();
-    let (status, reason) = if state.draining() {
-        (StatusCode::SERVICE_UNAVAILABLE, Some("shutting down".to_owned()))
-    } else if let Err(e) = store.check_writable() {
+    // The store's reason first: a server draining because its store was poisoned says why.
+    let (status, reason) = if let Err(e) = store.check_writable() {
         (StatusCode::SERVICE_UNAVAILABLE, Some(e.to_string()))
+    } else if state.draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, Some("shutting down".to_owned()))
     } else {
         (StatusCode::OK, None)
     };

@@ -114,6 +114,9 @@ pub struct EventPage {
     pub events: Vec<EventView>,
     /// Pass as `after` for the next page (the last sequence number returned, or `after` itself).
     pub next_after: u64,
+    /// Events with a sequence number at or below this may be missing from pages: retention
+    /// archived them (whole closed, delivered cases) to files on the edge. 0: none ever was.
+    pub archived_up_to: u64,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -230,13 +233,16 @@ pub async fn list_events(
     let limit = page_limit(query.limit)?;
     let after = query.after.unwrap_or(0);
     let store = state.ingest.store().clone();
-    let events = tokio::task::spawn_blocking(move || store.events(after, limit))
-        .await
-        .map_err(|_| ApiError::internal())??;
+    let (events, archived_up_to) = tokio::task::spawn_blocking(move || {
+        Ok::<_, crate::store::StoreError>((store.events(after, limit)?, store.archived_up_to()?))
+    })
+    .await
+    .map_err(|_| ApiError::internal())??;
     let next_after = events.last().map_or(after, |e| e.seq);
     Ok(Json(EventPage {
         events: events.iter().map(event_view).collect(),
         next_after,
+        archived_up_to,
     }))
 }
 

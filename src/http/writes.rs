@@ -144,7 +144,8 @@ pub struct WriteAnswer {
 
 #[utoipa::path(post, path = "/v1/parcels", tag = "writes", request_body = ParcelRequest,
     params(("Idempotency-Key" = String, Header, description = "unique per request; a retry reuses it")),
-    responses((status = 201, body = WriteAnswer), (status = "4XX", description = "problem+json naming the field")),
+    responses((status = 201, body = WriteAnswer), (status = "4XX", description = "problem+json naming the field"),
+        (status = "5XX", description = "problem+json: 503 store cannot sync, read-only or shutting down; 507 disk full. Retry, same key")),
     security(("station_token" = [])))]
 pub async fn receive_parcel(
     State(state): State<AppState>,
@@ -240,7 +241,8 @@ fn weigh_on(
 
 #[utoipa::path(post, path = "/v1/cases/{case_id}/inspections", tag = "writes", request_body = InspectionRequest,
     params(("case_id" = String, Path), ("Idempotency-Key" = String, Header)),
-    responses((status = 201, body = WriteAnswer), (status = "4XX", description = "problem+json naming the field")),
+    responses((status = 201, body = WriteAnswer), (status = "4XX", description = "problem+json naming the field"),
+        (status = "5XX", description = "problem+json: 503 store cannot sync, read-only or shutting down; 507 disk full. Retry, same key")),
     security(("station_token" = [])))]
 pub async fn inspect(
     State(state): State<AppState>,
@@ -266,7 +268,8 @@ pub async fn inspect(
 
 #[utoipa::path(post, path = "/v1/cases/{case_id}/dispositions", tag = "writes", request_body = DispositionRequest,
     params(("case_id" = String, Path), ("Idempotency-Key" = String, Header)),
-    responses((status = 201, body = WriteAnswer), (status = "4XX", description = "problem+json naming the field")),
+    responses((status = 201, body = WriteAnswer), (status = "4XX", description = "problem+json naming the field"),
+        (status = "5XX", description = "problem+json: 503 store cannot sync, read-only or shutting down; 507 disk full. Retry, same key")),
     security(("station_token" = [])))]
 pub async fn dispose(
     State(state): State<AppState>,
@@ -288,7 +291,8 @@ pub async fn dispose(
 
 #[utoipa::path(post, path = "/v1/cases/{case_id}/flag-clearances", tag = "writes", request_body = FlagClearanceRequest,
     params(("case_id" = String, Path), ("Idempotency-Key" = String, Header)),
-    responses((status = 201, body = WriteAnswer), (status = "4XX", description = "problem+json naming the field")),
+    responses((status = 201, body = WriteAnswer), (status = "4XX", description = "problem+json naming the field"),
+        (status = "5XX", description = "problem+json: 503 store cannot sync, read-only or shutting down; 507 disk full. Retry, same key")),
     security(("station_token" = [])))]
 pub async fn clear_flag(
     State(state): State<AppState>,
@@ -309,7 +313,8 @@ pub async fn clear_flag(
 
 #[utoipa::path(post, path = "/v1/cases/{case_id}/close", tag = "writes", request_body = CloseRequest,
     params(("case_id" = String, Path), ("Idempotency-Key" = String, Header)),
-    responses((status = 201, body = WriteAnswer), (status = "4XX", description = "problem+json naming the field")),
+    responses((status = 201, body = WriteAnswer), (status = "4XX", description = "problem+json naming the field"),
+        (status = "5XX", description = "problem+json: 503 store cannot sync, read-only or shutting down; 507 disk full. Retry, same key")),
     security(("station_token" = [])))]
 pub async fn close(
     State(state): State<AppState>,

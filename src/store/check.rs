@@ -2,7 +2,8 @@
 //!
 //! What is checked (DESIGN.md §3, issue 8):
 //! - every record decodes as its tree's type, and keys agree with the values they index;
-//! - `events`: sequence numbers are dense from 1 (gaps are reported as ranges);
+//! - `events`: sequence numbers are dense from 1 (gaps are reported as ranges), except at or below
+//!   `meta.archived_up_to`, where retention may have pruned whole cases (`retention.rs`);
 //! - every event has its case projection and its `case_events` entry, and every index entry points
 //!   to an existing event of that case;
 //! - every case projection equals the fold of its events with `domain::apply` (rebuilt here);
@@ -113,6 +114,8 @@ impl Store {
         let inner = &*self.inner;
         let mut found = Findings::default();
         let mut records = Vec::new();
+        // Retention prunes whole cases; gaps at or below its watermark are archived events.
+        let archived_up_to = self.archived_up_to()?;
 
         // events: decode, density, and the fold of each case as it goes (events are in seq order).
         let mut events: BTreeMap<u64, EventInfo> = BTreeMap::new();
@@ -128,7 +131,8 @@ impl Store {
             };
             if seq == 0 {
                 found.problem("events", &key, "sequence number 0 (they start at 1)");
-            } else if seq > next_seq {
+            } else if seq > next_seq && seq - 1 > archived_up_to {
+                let next_seq = next_seq.max(archived_up_to + 1);
                 found.problem(
                     "events",
                     &keys::seq(next_seq),
@@ -158,6 +162,13 @@ impl Store {
                     id: event.id,
                     kind: event.event.kind(),
                 },
+            );
+        }
+        if archived_up_to > 0 {
+            found.note(
+                "meta",
+                keys::META_ARCHIVED_UP_TO,
+                format!("events up to seq {archived_up_to} may be archived (retention); gaps there are not problems"),
             );
         }
         records.push(("events", count));
@@ -394,6 +405,15 @@ impl Store {
                 (_, Err(e)) => found.problem("meta", &key, e.to_string()),
                 (keys::META_SCHEMA, Ok(MetaRecord::SchemaVersion(_))) => has_schema = true,
                 (keys::META_SITE, Ok(MetaRecord::Site(_))) => {}
+                (keys::META_ARCHIVED_UP_TO, Ok(MetaRecord::ArchivedUpTo(_))) => {}
+                (keys::META_ARCHIVE_INTENT, Ok(MetaRecord::ArchiveIntent { file, cases })) => found.note(
+                    "meta",
+                    &key,
+                    format!(
+                        "a retention batch ({file}, {} case(s)) was interrupted; the next `store archive` or retention run finishes it",
+                        cases.len()
+                    ),
+                ),
                 (_, Ok(other)) => found.problem("meta", &key, format!("unexpected value {other:?}")),
             }
         }

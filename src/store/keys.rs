@@ -67,6 +67,10 @@ pub fn split_outbox(key: &[u8]) -> Option<(&str, u64)> {
 
 pub const META_SCHEMA: &[u8] = b"schema_version";
 pub const META_SITE: &[u8] = b"site";
+/// Highest sequence number retention ever archived (`retention.rs`); absent until the first run.
+pub const META_ARCHIVED_UP_TO: &[u8] = b"archived_up_to";
+/// The batch a retention run is archiving, while its file is written and its records pruned.
+pub const META_ARCHIVE_INTENT: &[u8] = b"archive_intent";
 
 #[cfg(test)]
 mod tests {

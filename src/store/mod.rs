@@ -40,7 +40,9 @@ pub mod encoding;
 mod keys;
 mod outbox;
 pub mod records;
+pub mod retention;
 pub mod rma;
+pub mod space;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -73,8 +75,8 @@ pub struct StoreOptions {
     pub site: Option<SiteId>,
 }
 
-/// Errors of the store. HTTP maps `Sync` to 503 and the rest to 500 (they mean a bug or a broken
-/// disk, never bad input).
+/// Errors of the store. HTTP maps `Sync` and `ReadOnly` to 503, `DiskFull` to 507 and the rest
+/// to 500 (they mean a bug or a broken disk, never bad input).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// sled could not open the directory; most often another process holds its lock.
@@ -99,6 +101,17 @@ pub enum StoreError {
     /// The write could not be made durable.
     #[error(transparent)]
     Sync(#[from] SyncError),
+    /// The file system holding the store has less free space than the reserve
+    /// (`store.min_free_mb`); nothing was written (HTTP 507). See `space.rs`.
+    #[error("the store at {dir} has {free_bytes} bytes free; new events need at least {needed_bytes} (store.min_free_mb). Free space on that file system; writes resume by themselves")]
+    DiskFull {
+        dir: PathBuf,
+        free_bytes: u64,
+        needed_bytes: u64,
+    },
+    /// The file system holding the store is mounted read-only; nothing was written (HTTP 503).
+    #[error("the file system holding the store at {dir} is mounted read-only; remount it read-write")]
+    ReadOnly { dir: PathBuf },
 }
 
 /// Outcome of [`Store::record`] when the command was accepted or replayed.
@@ -181,6 +194,10 @@ struct Inner {
     /// backup, so that a backup reads one point in the store's history (`backup.rs`).
     gate: RwLock<()>,
     commit: GroupCommit,
+    /// Refuses new events when the disk runs low; installed by the server (`space.rs`).
+    space: std::sync::OnceLock<space::SpaceGuard>,
+    /// What retention archived since open (`retention.rs`).
+    archived: retention::ArchiveCounts,
 }
 
 impl Store {
@@ -202,6 +219,8 @@ impl Store {
             Some((key, _)) => keys::seq_from(&key).unwrap_or(0),
             None => 0,
         };
+        // Retention may have archived the newest events; their numbers are never handed out again.
+        let last_seq = last_seq.max(retention::archived_up_to(&meta)?);
         let commit = GroupCommit::start(db.clone(), dir, last_seq).map_err(|e| StoreError::Open {
             dir: dir.to_owned(),
             reason: e.to_string(),
@@ -221,6 +240,8 @@ impl Store {
             writer: Mutex::new(last_seq),
             gate: RwLock::new(()),
             commit,
+            space: std::sync::OnceLock::new(),
+            archived: retention::ArchiveCounts::default(),
         };
         let store = Store { inner: Arc::new(inner) };
         // Schema and site markers written on first open must be durable before we serve.
@@ -265,6 +286,8 @@ impl Store {
                 body: first.body,
             });
         }
+        // After the replay lookup: a replay writes nothing, so it is answered even on a full disk.
+        inner.check_space()?;
 
         let case = match case_id {
             Some(id) => self.case(id)?,
@@ -549,6 +572,11 @@ impl Store {
 }
 
 impl Inner {
+    /// Fails when the space guard (if installed) refuses new events.
+    fn check_space(&self) -> Result<(), StoreError> {
+        self.space.get().map_or(Ok(()), space::SpaceGuard::check)
+    }
+
     /// The gate for one mutation (see `gate`). A poisoned gate guards no data; go on.
     fn gate_shared(&self) -> std::sync::RwLockReadGuard<'_, ()> {
         self.gate.read().unwrap_or_else(|p| p.into_inner())

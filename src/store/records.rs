@@ -155,11 +155,19 @@ impl Versioned for TokenRecord {
     const NAME: &'static str = "token";
 }
 
-/// Values of the `meta` tree.
+/// Values of the `meta` tree. Variants are only ever added (an older binary serves a store with
+/// the retention keys; only its `store check` would name them as unexpected).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum MetaRecord {
     SchemaVersion(u32),
     Site(SiteId),
+    /// Every event with a lower or equal sequence number may have been archived and pruned.
+    ArchivedUpTo(u64),
+    /// A retention batch in progress: its archive file name and its cases (`retention.rs`).
+    ArchiveIntent {
+        file: String,
+        cases: Vec<CaseId>,
+    },
 }
 
 impl Versioned for MetaRecord {

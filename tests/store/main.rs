@@ -3,6 +3,7 @@
 
 mod crash;
 mod model;
+mod retention;
 mod support;
 
 use std::sync::atomic::Ordering;

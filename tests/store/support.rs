@@ -84,6 +84,10 @@ impl Harness {
         self.run(write(&self.caller, key, Some(case), command))
     }
 
+    pub fn close(&self, key: &str, case: CaseId) -> Result<Ack, IngestError> {
+        self.run(write(&self.caller, key, Some(case), Command::Close))
+    }
+
     fn run(&self, write: Write) -> Result<Ack, IngestError> {
         let accepted = self.ingest.execute_blocking(&write)?;
         let body: serde_json::Value = serde_json::from_str(&accepted.body).unwrap();
