@@ -291,9 +291,13 @@ impl RmaCache {
             (Some(old), Some(new)) => Some(old.max(new)),
             (old, new) => new.or(old),
         };
+        // A return that can no longer be keyed (its RMA and name became unusable) must not keep
+        // answering with its old codes.
+        let mut removals = fetched.closed;
+        removals.extend(fetched.skipped.iter().map(|(id, _)| *id));
         let changes = RmaChanges {
             upserts,
-            removals: fetched.closed,
+            removals,
             keep_only,
             meta: RmaMeta {
                 watermark: watermark.filter(|w| parse_datetime_ms(w).is_some()),
