@@ -291,9 +291,13 @@ impl RmaCache {
             (Some(old), Some(new)) => Some(old.max(new)),
             (old, new) => new.or(old),
         };
+        // A return that can no longer be keyed (its RMA and name became unusable) must not keep
+        // answering with its old codes.
+        let mut removals = fetched.closed;
+        removals.extend(fetched.skipped.iter().map(|(id, _)| *id));
         let changes = RmaChanges {
             upserts,
-            removals: fetched.closed,
+            removals,
             keep_only,
             meta: RmaMeta {
                 watermark: watermark.filter(|w| parse_datetime_ms(w).is_some()),
@@ -428,17 +432,23 @@ pub async fn run_syncer(cache: RmaCache, interval: Duration, mut shutdown: tokio
                 }
             }
         }
-        let wait = if failures == 0 {
-            interval
-        } else {
-            let doubled = interval.saturating_mul(1 << failures.min(16).saturating_sub(1));
-            doubled.min(MAX_BACKOFF.max(interval))
-        };
+        let wait = next_wait(interval, failures);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// The wait before the next attempt: the interval after a success; after `failures` failures in
+/// a row the interval doubled each time, capped at [`MAX_BACKOFF`] (or the interval when that is
+/// longer: a daily sync is not made more frequent by failing).
+fn next_wait(interval: Duration, failures: u32) -> Duration {
+    if failures == 0 {
+        return interval;
+    }
+    let doubled = interval.saturating_mul(1 << failures.min(16).saturating_sub(1));
+    doubled.min(MAX_BACKOFF.max(interval))
 }
 
 #[cfg(test)]
@@ -496,6 +506,16 @@ mod tests {
             Err(RmaError::InvalidCode)
         ));
         assert!(cache.lookup("WH/IN/00007").unwrap().is_none());
+    }
+
+    #[test]
+    fn failures_double_the_wait_up_to_the_cap_and_never_below_the_interval() {
+        let minute = Duration::from_secs(60);
+        let waits: Vec<u64> = (0..6).map(|n| next_wait(minute, n).as_secs()).collect();
+        assert_eq!(waits, [60, 60, 120, 240, 480, 600]);
+        assert_eq!(next_wait(minute, u32::MAX), MAX_BACKOFF);
+        let daily = Duration::from_secs(86_400);
+        assert_eq!(next_wait(daily, 3), daily);
     }
 
     #[tokio::test]

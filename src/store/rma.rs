@@ -388,6 +388,127 @@ pub(super) fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::RmaRef;
+    use crate::store::StoreOptions;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let options = StoreOptions {
+            cache_capacity_bytes: 4 << 20,
+            site: None,
+        };
+        let store = Store::open(dir.path(), &options).expect("a fresh store opens");
+        (dir, store)
+    }
+
+    fn entry(id: i64, codes: &[(MatchedBy, &str)]) -> CachedReturn {
+        CachedReturn {
+            expected: ExpectedReturn {
+                rma: RmaRef::parse(&format!("RMA-{id}")).unwrap(),
+                picking_id: id,
+                picking: format!("WH/IN/{id:05}"),
+                order: None,
+                customer_ref: None,
+                customer: None,
+                delivery: None,
+                delivered_at_ms: None,
+                tracking: vec![],
+                currency: None,
+                lines: vec![],
+                write_date_ms: id as u64,
+            },
+            codes: codes
+                .iter()
+                .map(|(kind, code)| IndexedCode {
+                    kind: *kind,
+                    code: (*code).to_owned(),
+                })
+                .collect(),
+            cached_at_ms: 1,
+        }
+    }
+
+    fn ids(store: &Store, code: &str) -> Vec<i64> {
+        store
+            .rma_lookup(code)
+            .unwrap()
+            .iter()
+            .map(|(_, r)| r.expected.picking_id)
+            .collect()
+    }
+
+    #[test]
+    fn replacing_a_return_replaces_its_codes_and_a_full_refresh_drops_the_rest() {
+        let (_dir, store) = store();
+        let first = RmaChanges {
+            upserts: vec![
+                entry(7, &[(MatchedBy::Rma, "A"), (MatchedBy::Tracking, "OLD")]),
+                entry(9, &[(MatchedBy::Rma, "B"), (MatchedBy::Order, "S1")]),
+                entry(8, &[(MatchedBy::Order, "S1")]),
+            ],
+            ..RmaChanges::default()
+        };
+        assert_eq!(store.rma_apply(&first).unwrap().inserted, 3);
+        assert_eq!(
+            ids(&store, "S1"),
+            [8, 9],
+            "shared codes find every return, oldest first"
+        );
+
+        let update = RmaChanges {
+            upserts: vec![entry(7, &[(MatchedBy::Rma, "A"), (MatchedBy::Tracking, "NEW")])],
+            removals: vec![9, 404],
+            meta: RmaMeta {
+                watermark: Some("2026-11-26 14:33:46".into()),
+                synced_at_ms: Some(5),
+                full_at_ms: None,
+            },
+            ..RmaChanges::default()
+        };
+        let applied = store.rma_apply(&update).unwrap();
+        assert_eq!((applied.updated, applied.removed), (1, 1));
+        assert!(ids(&store, "OLD").is_empty(), "the replaced version's codes are gone");
+        assert_eq!(ids(&store, "NEW"), [7]);
+        assert_eq!(ids(&store, "B"), Vec::<i64>::new());
+        assert_eq!(ids(&store, "S1"), [8]);
+        assert_eq!(store.rma_meta().unwrap(), update.meta);
+
+        let full = RmaChanges {
+            keep_only: Some([7].into_iter().collect()),
+            ..RmaChanges::default()
+        };
+        assert_eq!(store.rma_apply(&full).unwrap().removed, 1);
+        assert_eq!((store.rma_len(), ids(&store, "S1")), (1, vec![]));
+        let report = store.check(&[]).unwrap();
+        assert!(report.is_clean(), "{report}");
+        assert!(report.records.contains(&(CODES, 2)), "{report}");
+    }
+
+    #[test]
+    fn store_check_names_an_orphan_index_entry_and_a_missing_one() {
+        let (_dir, store) = store();
+        let changes = RmaChanges {
+            upserts: vec![entry(7, &[(MatchedBy::Rma, "A"), (MatchedBy::Delivery, "WH/OUT/1")])],
+            ..RmaChanges::default()
+        };
+        store.rma_apply(&changes).unwrap();
+        let trees = &store.inner.rma;
+        trees.codes.remove(code_key("WH/OUT/1", 7)).unwrap();
+        trees
+            .codes
+            .insert(code_key("GHOST", 99), encode(&CodeEntry { kind: MatchedBy::Order }))
+            .unwrap();
+        let report = store.check(&[]).unwrap();
+        let about = |needle: &str| {
+            report
+                .problems
+                .iter()
+                .any(|p| p.tree == CODES && p.what.contains(needle))
+        };
+        assert!(about("`GHOST` points to picking 99"), "{report}");
+        assert!(about("`WH/OUT/1` of picking 7 is missing"), "{report}");
+        assert_eq!(report.problems.len(), 2, "{report}");
+    }
 
     #[test]
     fn code_keys_split_back_and_never_match_a_longer_code() {

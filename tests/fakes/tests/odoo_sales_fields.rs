@@ -94,6 +94,8 @@ async fn carrier_tracking_ref_exists_only_with_the_delivery_module() {
     );
     let all = rpc.call("stock.picking", "read", json!([[picking]]), json!({})).await;
     assert!(all[0].get("carrier_tracking_ref").is_none(), "not among all fields");
+    let described = rpc.call("stock.picking", "fields_get", json!([]), json!({})).await;
+    assert!(described.get("carrier_tracking_ref").is_none() && described.get("origin").is_some());
 
     let with = FakeOdoo::start(FakeOdooOptions {
         delivery_module: true,

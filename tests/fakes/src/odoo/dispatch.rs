@@ -346,11 +346,18 @@ fn run(
             let fields = string_list(p.get("fields"));
             Ok(Value::Array(orm::read(env, model, ids, fields.as_deref())?))
         }
-        "fields_get" => orm::fields_get(
-            model,
-            string_list(p.get("allfields")).as_deref(),
-            string_list(p.get("attributes")).as_deref(),
-        ),
+        "fields_get" => {
+            let mut described = orm::fields_get(
+                model,
+                string_list(p.get("allfields")).as_deref(),
+                string_list(p.get("attributes")).as_deref(),
+            )?;
+            // Fields of modules this database lacks are not described (`check_module_fields`).
+            if let Value::Object(fields) = &mut described {
+                fields.retain(|name, _| env.db.field_installed(model, name));
+            }
+            Ok(described)
+        }
         "name_search" => orm::name_search(
             env,
             model,
