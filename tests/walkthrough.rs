@@ -1,5 +1,5 @@
 //! Issue 5's "done when", as the README's walk-through shows it, over real HTTP against the real
-//! server: a fake Odoo with an open return (a 1.25 kg product, sold at 89.90 EUR), the RMA cache
+//! server: a fake Odoo with an open return (a 1.25 kg product, sold at 89.90 USD), the RMA cache
 //! synced from it, and the fake refund receiver verifying signatures and keys. A parcel that
 //! weighs far less than expected is received, flagged `weight_mismatch`, held for a supervisor;
 //! after the supervisor's decision exactly one signed refund reaches the receiver, and Odoo's
@@ -124,6 +124,7 @@ async fn an_underweight_return_is_flagged_held_for_a_supervisor_then_refunded_ex
     let mut kettle = NewProduct::new("Travel Kettle", "KETTLE-1", "4006381333931");
     kettle.weight = 1.25;
     let product = odoo.add_product(kettle);
+    odoo.modify(|db| db.products.get_mut(product).unwrap().list_price = 89.90);
     odoo.set_quant(product, odoo.ids().stock_location, None, 10.0);
     let spec = ReturnSpec {
         rma: Some("RMA-1001".into()),
@@ -231,6 +232,8 @@ async fn an_underweight_return_is_flagged_held_for_a_supervisor_then_refunded_ex
     assert_eq!(refunds[0].body["rma"], "RMA-1001");
     assert_eq!(refunds[0].body["order"], json!(open.delivery.sale_order_name));
     assert_eq!(refunds[0].body["cleared_flags"], json!(["weight_mismatch"]));
+    assert_eq!(refunds[0].body["total_minor"], 8990, "{}", refunds[0].body);
+    assert_eq!(refunds[0].body["currency"], "USD", "{}", refunds[0].body);
     assert!(refund.violations().is_empty());
     assert!(
         refund.requests().iter().all(|r| r.status == 201),
