@@ -588,6 +588,13 @@ async fn the_server_answers_lookups_offline_and_readyz_and_metrics_show_the_cach
     ] {
         assert!(metrics.contains(line), "missing `{line}` in\n{metrics}");
     }
+    // The dashboard and alerts may use these (tests/ops.rs checks them against this list).
+    for name in returns_edge::metrics::RMA_NAMES {
+        assert!(
+            metrics.contains(&format!("\n{name}")),
+            "{name} is not exposed:\n{metrics}"
+        );
+    }
 
     // A code nobody expects: 404 naming `code`, with the cache's age.
     let (status, kind, problem) = server.lookup("NOT-A-RETURN-42").await;
