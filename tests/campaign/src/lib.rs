@@ -295,6 +295,16 @@ pub async fn run(options: &Options) -> anyhow::Result<Summary> {
         for s in &stations {
             workload::forget_finished(s);
         }
+        if (cycle + 1) % 50 == 0 {
+            eprintln!(
+                "cycle {}/{}: {} acknowledged, {} violations so far, {:.0} s",
+                cycle + 1,
+                options.cycles,
+                lock(&ledger).acked.len(),
+                lock(&ledger).violations.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
     }
 
     // The end: faults off, unanswered requests settled, the outbox drained, then the checks.
