@@ -14,11 +14,12 @@
 //! (the fake runs on its own runtime thread): that figure stays flat if nothing on our side
 //! (dispatcher scheduling, `take_batch`, store reads) grows with the backlog. It also times one
 //! `Store::sink_counts` (a scan of the sink's outbox, used by `/v1/outbox` and `/metrics`) on the
-//! full backlog. A mode whose projected drain exceeds `--max-seconds` is stopped there; its rate
-//! is measured on what was drained and the full time is printed as an extrapolation.
+//! full backlog. A drain still running after `--max-seconds` (`--single-max-seconds` for
+//! one-at-a-time, which at ~10 events/s would need hours for 100k) is stopped there; its rate is
+//! measured on what was drained and the full time is printed, labelled as an extrapolation.
 //!
 //! `cargo run --release --example odoo_drain -- [--events 1000,10000,100000] [--mode both|single|batched]
-//!   [--max-seconds 300] [--scrap-every 10] [--concurrency 4]`
+//!   [--max-seconds 900] [--single-max-seconds 120] [--scrap-every 10] [--concurrency 4]`
 //! (`-- 100` alone, the old form, drains 100 cases = 200 events in both modes.)
 
 use std::collections::HashMap;
@@ -121,6 +122,8 @@ struct Args {
     single: bool,
     batched: bool,
     max_seconds: f64,
+    /// One-at-a-time drains at ~10 events/s: 100k would take hours, so they get their own cap.
+    single_max_seconds: f64,
     scrap_every: u64,
     concurrency: usize,
 }
@@ -131,7 +134,8 @@ impl Args {
             events: vec![1_000, 10_000, 100_000],
             single: true,
             batched: true,
-            max_seconds: 300.0,
+            max_seconds: 900.0,
+            single_max_seconds: 120.0,
             scrap_every: 10,
             concurrency: DispatcherOptions::default().concurrency,
         };
@@ -155,6 +159,7 @@ impl Args {
                     }
                 }
                 "--max-seconds" => parsed.max_seconds = value.parse()?,
+                "--single-max-seconds" => parsed.single_max_seconds = value.parse()?,
                 "--scrap-every" => parsed.scrap_every = value.parse()?,
                 "--concurrency" => parsed.concurrency = value.parse()?,
                 other => anyhow::bail!("unknown flag {other}; see the header of examples/odoo_drain.rs"),
@@ -392,7 +397,12 @@ async fn drain(
             ..DispatcherOptions::default()
         },
     );
-    let deadline = started + Duration::from_secs_f64(args.max_seconds);
+    let cap = if max_batch == 1 {
+        args.single_max_seconds
+    } else {
+        args.max_seconds
+    };
+    let deadline = started + Duration::from_secs_f64(cap);
     // The dispatcher's own counters, not `sink_counts`: polling an O(backlog) scan every few ms
     // would measure the poll, not the drain.
     let settled = |h: &delivery::SinkHandle| {

@@ -20,6 +20,9 @@
 //! filesystem), alternately, `--runs` times per concurrency; the table shows medians.
 //!
 //! `cargo run --release --example peer_sqlite -- [--writers 1,16,64] [--seconds 3] [--warmup 1] [--runs 3] [--lines 3] [--dir DIR]`
+//! `cargo run --release --example peer_sqlite -- --footprint 200000 [--dir DIR]`: instead of the
+//! comparison, N one-line receipts (what `returns-edge bench` stores) from 64 writers into each
+//! engine, then each data directory file by file, in bytes per event, beside the live record bytes.
 //!
 //! It is an example rather than a `benches/` target so that `cargo test` compiles it (it cannot
 //! rot) and runs its smoke test (`test = true` in Cargo.toml), while the real run stays manual.
@@ -56,6 +59,9 @@ fn main() -> anyhow::Result<()> {
         1 + 2 * args.lines
     );
     println!("load at start: {}", uptime());
+    if let Some(events) = args.footprint {
+        return footprint(&args, events);
+    }
     let mut rows = Vec::new();
     for &writers in &args.writers {
         let (mut ours, mut sqlite) = (Vec::new(), Vec::new());
@@ -65,9 +71,9 @@ fn main() -> anyhow::Result<()> {
             for is_ours in order {
                 let dir = tempfile::tempdir_in(&args.dir)?;
                 let figures = if is_ours {
-                    run_ours(dir.path(), writers, args.phases(), args.lines)?
+                    run_ours(dir.path(), writers, args.phases(), args.shape())?
                 } else {
-                    run_sqlite(dir.path(), writers, args.phases(), args.lines)?
+                    run_sqlite(dir.path(), writers, args.phases(), args.shape())?
                 };
                 eprintln!(
                     "  {writers:>2} writers, run {}, {:<6}: {:>7.0} events/s ({} events, {:.0} B/event on disk)",
@@ -120,7 +126,8 @@ fn main() -> anyhow::Result<()> {
     );
     println!("load at end: {}", uptime());
     println!();
-    print!("{}", record_sizes(args.lines, 7_000)?);
+    print!("{}", record_sizes(args.lines, 7_000, false)?);
+    print!("{}", record_sizes(1, 1_000, true)?);
     Ok(())
 }
 
@@ -132,6 +139,8 @@ struct Args {
     runs: usize,
     lines: u32,
     warmup: Duration,
+    /// Instead of the comparison: store this many receipts on each engine and show the files.
+    footprint: Option<u64>,
     dir: PathBuf,
 }
 
@@ -143,6 +152,7 @@ impl Args {
             runs: 3,
             lines: 3,
             warmup: Duration::from_secs(1),
+            footprint: None,
             dir: PathBuf::from("."),
         };
         while let Some(flag) = args.next() {
@@ -154,6 +164,7 @@ impl Args {
                 "--seconds" => parsed.seconds = Duration::from_secs_f64(value.parse()?),
                 "--runs" => parsed.runs = value.parse()?,
                 "--lines" => parsed.lines = value.parse()?,
+                "--footprint" => parsed.footprint = Some(value.parse()?),
                 "--warmup" => parsed.warmup = Duration::from_secs_f64(value.parse()?),
                 "--dir" => parsed.dir = value.into(),
                 other => anyhow::bail!("unknown flag {other}; see the header of examples/peer_sqlite.rs"),
@@ -166,10 +177,17 @@ impl Args {
         Ok(parsed)
     }
 
+    fn shape(&self) -> Shape {
+        Shape {
+            lines: self.lines,
+            receipts_only: false,
+        }
+    }
+
     fn phases(&self) -> Phases {
         Phases {
             warmup: self.warmup,
-            measured: self.seconds,
+            measured: Span::For(self.seconds),
         }
     }
 }
@@ -180,7 +198,22 @@ impl Args {
 #[derive(Debug, Clone, Copy)]
 struct Phases {
     warmup: Duration,
-    measured: Duration,
+    measured: Span,
+}
+
+/// How long a phase lasts.
+#[derive(Debug, Clone, Copy)]
+enum Span {
+    For(Duration),
+    /// Until this many commands were acknowledged (the footprint run).
+    Events(u64),
+}
+
+/// What the writers' scripts look like.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    lines: u32,
+    receipts_only: bool,
 }
 
 /// What one run measured.
@@ -192,6 +225,8 @@ struct Figures {
     p99_ms: f64,
     syncs: u64,
     disk_bytes: u64,
+    /// Each file of the data directory and its size, after the engine closed it.
+    files: Vec<(String, u64)>,
 }
 
 /// Medians over runs.
@@ -258,6 +293,8 @@ struct Op {
 #[derive(Debug)]
 struct Script {
     lines: u32,
+    /// Every command a new case's receipt (the shape `returns-edge bench` posts).
+    receipts_only: bool,
     case: CaseId,
     step: u32,
     n: u64,
@@ -267,6 +304,7 @@ impl Script {
     fn new(lines: u32) -> Script {
         Script {
             lines,
+            receipts_only: false,
             case: CaseId::generate(),
             step: 0,
             n: 0,
@@ -274,7 +312,7 @@ impl Script {
     }
 
     fn next_op(&mut self) -> anyhow::Result<Op> {
-        if self.step == 1 + 2 * self.lines {
+        if self.step == 1 + 2 * self.lines || (self.receipts_only && self.step == 1) {
             self.case = CaseId::generate();
             self.step = 0;
         }
@@ -364,20 +402,32 @@ fn decide(ctx: &Identity, op: &Op, current: Option<Case>, seq: u64) -> Result<Co
 /// Runs `writers` threads for `seconds`; each returns its latencies.
 fn drive(
     writers: usize,
-    seconds: Duration,
-    lines: u32,
+    span: Span,
+    shape: Shape,
     write: &(impl Fn(&Identity, Op) -> anyhow::Result<()> + Sync),
 ) -> anyhow::Result<(u64, f64, f64, f64)> {
     let started = Instant::now();
-    let deadline = started + seconds;
+    let (deadline, budget) = match span {
+        Span::For(d) => (Some(started + d), None),
+        Span::Events(n) => (None, Some(AtomicU64::new(n))),
+    };
+    let go_on = || match (&deadline, &budget) {
+        (Some(deadline), _) => Instant::now() < *deadline,
+        (_, Some(left)) => left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok(),
+        _ => false,
+    };
+    let go_on = &go_on;
     let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..writers)
             .map(|w| {
                 scope.spawn(move || -> anyhow::Result<Vec<Duration>> {
                     let ctx = Identity::new(w)?;
-                    let mut script = Script::new(lines);
+                    let mut script = Script::new(shape.lines);
+                    script.receipts_only = shape.receipts_only;
                     let mut latencies = Vec::new();
-                    while Instant::now() < deadline {
+                    while go_on() {
                         let sent = Instant::now();
                         write(&ctx, script.next_op()?)?;
                         latencies.push(sent.elapsed());
@@ -406,7 +456,7 @@ fn drive(
 }
 
 /// Our store: `Store::record`, then wait for the group commit that covers it.
-fn run_ours(dir: &Path, writers: usize, phases: Phases, lines: u32) -> anyhow::Result<Figures> {
+fn run_ours(dir: &Path, writers: usize, phases: Phases, shape: Shape) -> anyhow::Result<Figures> {
     let store = Store::open(
         dir,
         &StoreOptions {
@@ -434,9 +484,9 @@ fn run_ours(dir: &Path, writers: usize, phases: Phases, lines: u32) -> anyhow::R
         ticket.wait()?;
         Ok(())
     };
-    drive(writers, phases.warmup, lines, &write)?;
+    drive(writers, Span::For(phases.warmup), shape, &write)?;
     let syncs_before = store.sync_stats().syncs.load(Ordering::Relaxed);
-    let (events, events_per_s, p50_ms, p99_ms) = drive(writers, phases.measured, lines, &write)?;
+    let (events, events_per_s, p50_ms, p99_ms) = drive(writers, phases.measured, shape, &write)?;
     let syncs = store.sync_stats().syncs.load(Ordering::Relaxed) - syncs_before;
     store.close()?;
     drop(store);
@@ -447,6 +497,7 @@ fn run_ours(dir: &Path, writers: usize, phases: Phases, lines: u32) -> anyhow::R
         p99_ms,
         syncs,
         disk_bytes: dir_bytes(dir)?,
+        files: files(dir, dir)?,
     })
 }
 
@@ -454,7 +505,7 @@ fn run_ours(dir: &Path, writers: usize, phases: Phases, lines: u32) -> anyhow::R
 type Queued = (Identity, Op, mpsc::SyncSender<anyhow::Result<()>>);
 
 /// SQLite: one writer thread, one COMMIT (WAL sync) per group of queued commands.
-fn run_sqlite(dir: &Path, writers: usize, phases: Phases, lines: u32) -> anyhow::Result<Figures> {
+fn run_sqlite(dir: &Path, writers: usize, phases: Phases, shape: Shape) -> anyhow::Result<Figures> {
     let conn = open_sqlite(&dir.join("peer.db"))?;
     let (queue, queued) = mpsc::channel::<Queued>();
     let commit_count = Arc::new(AtomicU64::new(0));
@@ -469,9 +520,9 @@ fn run_sqlite(dir: &Path, writers: usize, phases: Phases, lines: u32) -> anyhow:
             .map_err(|_| anyhow::anyhow!("the SQLite writer stopped"))?;
         rx.recv().context("the SQLite writer stopped")?
     };
-    drive(writers, phases.warmup, lines, &write)?;
+    drive(writers, Span::For(phases.warmup), shape, &write)?;
     let commits_before = commit_count.load(Ordering::Relaxed);
-    let (events, events_per_s, p50_ms, p99_ms) = drive(writers, phases.measured, lines, &write)?;
+    let (events, events_per_s, p50_ms, p99_ms) = drive(writers, phases.measured, shape, &write)?;
     let commits = commit_count.load(Ordering::Relaxed) - commits_before;
     drop(queue);
     writer
@@ -484,6 +535,7 @@ fn run_sqlite(dir: &Path, writers: usize, phases: Phases, lines: u32) -> anyhow:
         p99_ms,
         syncs: commits,
         disk_bytes: dir_bytes(dir)?,
+        files: files(dir, dir)?,
     })
 }
 
@@ -587,72 +639,162 @@ fn sqlite_command(conn: &Connection, ctx: &Identity, op: &Op, seq: u64) -> anyho
 
 /// Encoded sizes of what one command writes, averaged over `events` events of one writer's
 /// script (no disk involved): where the bytes per event come from, before any engine overhead.
-fn record_sizes(lines: u32, events: u64) -> anyhow::Result<String> {
+/// Each record is shown as stored (MessagePack, named fields, in its envelope) and, for
+/// comparison only, with array encoding (no field names; not allowed for stored data, DESIGN §3)
+/// to show what the field names cost.
+fn record_sizes(lines: u32, events: u64, receipts_only: bool) -> anyhow::Result<String> {
+    #[derive(Default)]
+    struct Bytes {
+        named: u64,
+        array: u64,
+    }
+    impl Bytes {
+        fn add<T: serde::Serialize + encoding::Versioned>(&mut self, record: &T) -> anyhow::Result<()> {
+            self.named += encode(record).len() as u64;
+            // The named envelope `{v, data}` costs 9 bytes, an array one `[v, data]` 2: both
+            // columns include their envelope, so the difference is all field names.
+            self.array += rmp_serde::to_vec(record)?.len() as u64 + 2;
+            Ok(())
+        }
+    }
     let ctx = Identity::new(0)?;
     let mut script = Script::new(lines);
+    script.receipts_only = receipts_only;
     let mut current: Option<Case> = None;
-    let (mut event_b, mut case_b, mut idem_b, mut outbox_b, mut outboxes, mut keys_b) = (0u64, 0, 0, 0, 0, 0);
-    let mut final_case_b = 0u64;
-    let mut cases = 0u64;
+    let (mut event, mut case, mut final_case, mut idem, mut outbox) = Default::default();
+    let (mut outboxes, mut keys_b, mut cases) = (0u64, 0u64, 0u64);
     for seq in 1..=events {
         let op = script.next_op()?;
         if !op.case_exists {
             if let Some(done) = current.take() {
-                final_case_b += encode(&done).len() as u64;
+                Bytes::add(&mut final_case, &done)?;
             }
             cases += 1;
         }
         let commit = decide(&ctx, &op, current.take(), seq).map_err(|e| anyhow::anyhow!("refused: {e}"))?;
-        let idem = IdempotencyRecord {
+        let record = IdempotencyRecord {
             fingerprint: op.fingerprint.clone(),
             status: commit.status,
             body: commit.body.clone(),
             seq,
             created_at_ms: commit.event.recorded_at_ms,
         };
-        event_b += encode(&commit.event).len() as u64;
-        case_b += encode(&commit.case).len() as u64;
-        idem_b += encode(&idem).len() as u64;
+        Bytes::add(&mut event, &commit.event)?;
+        Bytes::add(&mut case, &commit.case)?;
+        Bytes::add(&mut idem, &record)?;
         // Keys as `store/keys.rs` lays them out: seq 8, case 16, index 24, station\0key, sink\0seq.
         keys_b += 8 + 16 + 24 + (ctx.station.as_str().len() + 1 + op.key.len()) as u64;
         for sink in &commit.sinks {
             let entry = OutboxEntry::new(seq, commit.event.id, commit.event.case_id, commit.event.recorded_at_ms);
-            outbox_b += encode(&entry).len() as u64;
+            Bytes::add(&mut outbox, &entry)?;
             keys_b += (sink.len() + 1 + 8) as u64;
             outboxes += 1;
         }
         current = Some(commit.case);
     }
     if let Some(done) = current {
-        final_case_b += encode(&done).len() as u64;
+        Bytes::add(&mut final_case, &done)?;
     }
     let per = |b: u64| b as f64 / events as f64;
-    let written = event_b + case_b + idem_b + outbox_b + keys_b;
-    let live = event_b + final_case_b + idem_b + outbox_b + keys_b;
-    let mut out = String::new();
-    out.push_str(&format!(
-        "encoded record sizes per event ({events} events, cases of {lines} lines, our MessagePack named encoding):\n"
+    let row = |name: &str, b: &Bytes, note: String| {
+        format!("  {name:<22} {:>7.1} B {:>7.1} B  {note}\n", per(b.named), per(b.array))
+    };
+    let workload = if receipts_only {
+        format!("receipts only, {lines} line(s) each, as `returns-edge bench` stores them")
+    } else {
+        format!("cases of {lines} lines: receipt, then inspect and dispose each line")
+    };
+    let mut out = format!(
+        "encoded record sizes per event ({events} events; {workload}):\n  {:<22} {:>9} {:>9}\n",
+        "record", "stored", "no names"
+    );
+    out.push_str(&row("event", &event, String::new()));
+    out.push_str(&row(
+        "case projection",
+        &case,
+        format!(
+            "rewritten at every event; last version {:.1} B per case = {:.1} B per event",
+            final_case.named as f64 / cases.max(1) as f64,
+            per(final_case.named)
+        ),
     ));
-    out.push_str(&format!("  event record          {:>7.1} B\n", per(event_b)));
-    out.push_str(&format!(
-        "  case projection       {:>7.1} B rewritten per event (final size {:.1} B per case, {:.1} B per event)\n",
-        per(case_b),
-        final_case_b as f64 / cases.max(1) as f64,
-        per(final_case_b)
+    out.push_str(&row(
+        "idempotency record",
+        &idem,
+        "fingerprint (64 hex) + the whole answer body".into(),
     ));
-    out.push_str(&format!("  idempotency record    {:>7.1} B\n", per(idem_b)));
-    out.push_str(&format!(
-        "  outbox entry          {:>7.1} B ({:.2} entries per event, {:.1} B each)\n",
-        per(outbox_b),
-        outboxes as f64 / events as f64,
-        outbox_b as f64 / outboxes.max(1) as f64
+    out.push_str(&row(
+        "outbox entries",
+        &outbox,
+        format!(
+            "{:.2} per event, {:.1} B each",
+            outboxes as f64 / events as f64,
+            outbox.named as f64 / outboxes.max(1) as f64
+        ),
     ));
-    out.push_str(&format!("  keys (all trees)      {:>7.1} B\n", per(keys_b)));
+    out.push_str(&format!("  {:<22} {:>7.1} B\n", "keys (all trees)", per(keys_b)));
+    let written = event.named + case.named + idem.named + outbox.named + keys_b;
+    let live = event.named + final_case.named + idem.named + outbox.named + keys_b;
     out.push_str(&format!(
-        "  written per event     {:>7.1} B (every case rewrite counted)\n  live per event        {:>7.1} B (last case version only; what a compacted store must keep)\n",
+        "  written per event      {:>7.1} B (every case version counted)\n  live per event         {:>7.1} B (last case version only: what a compacted store must keep)\n",
         per(written),
         per(live)
     ));
+    Ok(out)
+}
+
+/// `--footprint N`: N receipts (one line each, as `returns-edge bench` posts) from 64 writers
+/// into each engine, then the data directory file by file against the live record bytes.
+fn footprint(args: &Args, events: u64) -> anyhow::Result<()> {
+    let shape = Shape {
+        lines: 1,
+        receipts_only: true,
+    };
+    let phases = Phases {
+        warmup: Duration::ZERO,
+        measured: Span::Events(events),
+    };
+    for engine in ["ours", "sqlite"] {
+        let dir = tempfile::tempdir_in(&args.dir)?;
+        let started = Instant::now();
+        let figures = if engine == "ours" {
+            run_ours(dir.path(), 64, phases, shape)?
+        } else {
+            run_sqlite(dir.path(), 64, phases, shape)?
+        };
+        println!(
+            "{engine}: {} receipts in {:.1} s, data directory {} B = {:.0} B/event",
+            figures.events,
+            started.elapsed().as_secs_f64(),
+            figures.disk_bytes,
+            figures.disk_bytes as f64 / figures.events.max(1) as f64
+        );
+        for (name, bytes) in &figures.files {
+            println!(
+                "  {name:<24} {bytes:>12} B {:>8.1} B/event",
+                *bytes as f64 / figures.events.max(1) as f64
+            );
+        }
+    }
+    print!("{}", record_sizes(1, 1_000, true)?);
+    println!("load at end: {}", uptime());
+    Ok(())
+}
+
+/// Every file under `dir`, named relative to `root`, with its size.
+fn files(root: &Path, dir: &Path) -> anyhow::Result<Vec<(String, u64)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            out.extend(files(root, &entry.path())?);
+        } else {
+            let name = entry.path().strip_prefix(root)?.display().to_string();
+            out.push((name, meta.len()));
+        }
+    }
+    out.sort();
     Ok(out)
 }
 
@@ -693,9 +835,13 @@ mod tests {
         for writers in [1, 4] {
             let phases = Phases {
                 warmup: Duration::from_millis(100),
-                measured: Duration::from_millis(300),
+                measured: Span::For(Duration::from_millis(300)),
             };
-            let ours = run_ours(&dir.path().join(format!("ours-{writers}")), writers, phases, 2).unwrap();
+            let shape = Shape {
+                lines: 2,
+                receipts_only: false,
+            };
+            let ours = run_ours(&dir.path().join(format!("ours-{writers}")), writers, phases, shape).unwrap();
             let sqlite = run_sqlite(
                 &{
                     let d = dir.path().join(format!("sqlite-{writers}"));
@@ -704,7 +850,7 @@ mod tests {
                 },
                 writers,
                 phases,
-                2,
+                shape,
             )
             .unwrap();
             for figures in [&ours, &sqlite] {
@@ -715,7 +861,7 @@ mod tests {
                 assert!(figures.disk_bytes > 0, "{figures:?}");
             }
         }
-        let sizes = record_sizes(2, 50).unwrap();
+        let sizes = record_sizes(2, 50, false).unwrap() + &record_sizes(1, 10, true).unwrap();
         assert!(sizes.contains("live per event"), "{sizes}");
     }
 }
