@@ -55,7 +55,7 @@ pub struct Ledger {
     pub duplicates: u64,
     pub abandoned: u64,
     pub resent: u64,
-    /// Requests left without an answer, by why (transport error, 503, 429).
+    /// Requests left without an answer, by why (transport error, 503, 507, 429).
     pub unanswered: std::collections::BTreeMap<&'static str, u64>,
     /// Broken promises seen by the workload itself (a duplicate answered differently, a refusal).
     pub violations: Vec<String>,
@@ -127,7 +127,7 @@ impl Station {
 
 enum Answer {
     Definitive(u16, Value),
-    /// No answer to trust: why (`transport`, `503`, `429`).
+    /// No answer to trust: why (`transport`, `503`, `507`, `429`).
     Unknown(&'static str),
 }
 
@@ -144,9 +144,13 @@ async fn send(client: &reqwest::Client, base: &str, token: &str, request: &Reque
         return Answer::Unknown("transport");
     };
     let status = response.status().as_u16();
-    // 503 (shutting down, store cannot sync) and 429 promise nothing either way: retry later.
+    // 503 (shutting down, store cannot sync), 507 (disk full: nothing stored) and 429 promise
+    // nothing either way: retry later with the same key, as a station does.
     if status == 503 {
         return Answer::Unknown("503");
+    }
+    if status == 507 {
+        return Answer::Unknown("507");
     }
     if status == 429 {
         return Answer::Unknown("429");
