@@ -51,8 +51,9 @@ impl From<SinkName> for String {
 }
 
 impl std::fmt::Display for SinkName {
+    /// Pads like a `str`, so `{:<16}` lines up tables (`outbox status`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 
@@ -102,6 +103,11 @@ mod tests {
                 "{kind}"
             );
         }
+    }
+
+    #[test]
+    fn sink_names_pad_in_tables() {
+        assert_eq!(format!("[{:<6}]", SinkName::parse("odoo").unwrap()), "[odoo  ]");
     }
 
     #[test]
