@@ -296,12 +296,16 @@ pub async fn run(options: &Options) -> anyhow::Result<Summary> {
             workload::forget_finished(s);
         }
         if (cycle + 1) % 50 == 0 {
+            // One lock, read before printing: a guard in the format arguments would live to the
+            // end of the statement and a second `lock` there would deadlock.
+            let (acked, violations) = {
+                let ledger = lock(&ledger);
+                (ledger.acked.len(), ledger.violations.len())
+            };
             eprintln!(
-                "cycle {}/{}: {} acknowledged, {} violations so far, {:.0} s",
+                "cycle {}/{}: {acked} acknowledged, {violations} violations so far, {:.0} s",
                 cycle + 1,
                 options.cycles,
-                lock(&ledger).acked.len(),
-                lock(&ledger).violations.len(),
                 started.elapsed().as_secs_f64()
             );
         }
