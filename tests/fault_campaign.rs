@@ -4,7 +4,7 @@
 //! campaign itself lives in `tests/campaign` (`cargo run --release -p returns-edge-campaign`
 //! runs it for as long as you like).
 //!
-//! `RETURNS_EDGE_CAMPAIGN_BIN` picks the binary (CI sets it to the release build),
+//! `CAMPAIGN_BIN` picks the binary (CI sets it to the release build),
 //! `CAMPAIGN_CYCLES` and `CAMPAIGN_SEED` size and replay the run.
 
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ use returns_edge_campaign::{run, Options};
 
 #[test]
 fn a_short_crash_and_fault_campaign_finds_no_violation() {
-    let binary = std::env::var_os("RETURNS_EDGE_CAMPAIGN_BIN")
+    let binary = std::env::var_os("CAMPAIGN_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_returns-edge")));
     let number = |name: &str, default: u64| {

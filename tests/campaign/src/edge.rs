@@ -96,7 +96,7 @@ timeout_secs = 2
 
     /// Runs an offline command (`token`, `store check`, …) with the config; its stdout.
     pub fn tool(&self, args: &[&str]) -> anyhow::Result<String> {
-        let out = Command::new(&self.binary)
+        let out = edge_command(&self.binary)
             .args(args)
             .arg("--config")
             .arg(&self.config)
@@ -118,7 +118,7 @@ timeout_secs = 2
     pub async fn start(&mut self) -> anyhow::Result<String> {
         self.starts += 1;
         let log_path = self.dir.join(format!("server-{:04}.log", self.starts));
-        let mut child = Command::new(&self.binary)
+        let mut child = edge_command(&self.binary)
             .args(["serve", "--config"])
             .arg(&self.config)
             .env("NO_COLOR", "1")
@@ -202,6 +202,19 @@ impl Drop for Edge {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A command for the binary whose only configuration is the campaign's file: `RETURNS_EDGE_*`
+/// variables of the caller's environment (which the binary would apply, or refuse as unknown)
+/// are not passed on.
+fn edge_command(binary: &Path) -> Command {
+    let mut command = Command::new(binary);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("RETURNS_EDGE_") {
+            command.env_remove(name);
+        }
+    }
+    command
 }
 
 /// The name of station `i`.
