@@ -93,20 +93,30 @@ fn check_odoo(events: &[Value], odoo: &FakeOdoo, v: &mut Verdict) {
     let moves = odoo.moves();
     let scraps = odoo.scraps();
     let prefix = format!("RE/{SITE}/");
-    let moved = |picking: i64| -> f64 {
-        moves
-            .iter()
-            .filter(|m| m.picking_id == Some(picking))
-            .map(|m| odoo.move_quantity(m.id))
-            .sum()
-    };
+    // Indexed once: a long campaign leaves hundreds of thousands of moves.
+    let mut by_picking: HashMap<i64, Vec<(f64, i64)>> = HashMap::new();
+    for m in &moves {
+        if let Some(p) = m.picking_id {
+            by_picking
+                .entry(p)
+                .or_default()
+                .push((odoo.move_quantity(m.id), m.location_dest_id));
+        }
+    }
+    let moved = |picking: i64| -> f64 { by_picking.get(&picking).map_or(0.0, |v| v.iter().map(|(q, _)| q).sum()) };
     let dest = |picking: i64| -> Vec<i64> {
-        moves
-            .iter()
-            .filter(|m| m.picking_id == Some(picking))
-            .map(|m| m.location_dest_id)
-            .collect()
+        by_picking
+            .get(&picking)
+            .map_or(Vec::new(), |v| v.iter().map(|(_, d)| *d).collect())
     };
+    let picking_by_id: HashMap<i64, &returns_edge_fakes::odoo::Picking> = pickings.iter().map(|p| (p.id, p)).collect();
+    let mut by_origin: HashMap<&str, Vec<&returns_edge_fakes::odoo::Picking>> = HashMap::new();
+    for p in pickings.iter().filter(|p| p.backorder_id.is_none()) {
+        if let Some(origin) = p.origin.as_deref() {
+            by_origin.entry(origin).or_default().push(p);
+        }
+    }
+    let scrap_by_id: HashMap<i64, &returns_edge_fakes::odoo::Scrap> = scraps.iter().map(|s| (s.id, s)).collect();
     let mut ours: BTreeMap<String, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
     for p in pickings.iter().filter(|p| p.backorder_id.is_none()) {
         if let Some(id) = p.origin.as_deref().and_then(|o| o.strip_prefix(&prefix)) {
@@ -144,10 +154,7 @@ fn check_odoo(events: &[Value], odoo: &FakeOdoo, v: &mut Verdict) {
             Some("parcel_received") => {
                 v.odoo_effects += 1;
                 if let Some(rma) = data["rma"].as_str() {
-                    let returns: Vec<_> = pickings
-                        .iter()
-                        .filter(|p| p.origin.as_deref() == Some(rma) && p.backorder_id.is_none())
-                        .collect();
+                    let returns: Vec<_> = by_origin.get(rma).cloned().unwrap_or_default();
                     match returns.as_slice() {
                         [p] if p.state == "done" && (moved(p.id) - units(&data["lines"])).abs() < 1e-6 => {}
                         [p] => v.violations.push(format!(
@@ -171,7 +178,7 @@ fn check_odoo(events: &[Value], odoo: &FakeOdoo, v: &mut Verdict) {
                 } else {
                     match picks.as_slice() {
                         [p] => {
-                            let picking = pickings.iter().find(|x| x.id == *p);
+                            let picking = picking_by_id.get(p);
                             let state = picking.map(|x| x.state.as_str()).unwrap_or_default();
                             let qty = moved(*p);
                             if state != "done" || (qty - units(&data["lines"])).abs() > 1e-6 {
@@ -193,7 +200,7 @@ fn check_odoo(events: &[Value], odoo: &FakeOdoo, v: &mut Verdict) {
                 let qty = data["qty"].as_f64().unwrap_or(0.0);
                 let disposition = data["disposition"].as_str().unwrap_or_default();
                 if disposition == "scrap" {
-                    let found: Vec<_> = scraps.iter().filter(|s| scrps.contains(&s.id)).collect();
+                    let found: Vec<_> = scrps.iter().filter_map(|id| scrap_by_id.get(id).copied()).collect();
                     match found.as_slice() {
                         [s] if s.state == "done" && (s.scrap_qty - qty).abs() < 1e-6 && picks.is_empty() => {}
                         other => v.violations.push(format!(
@@ -212,7 +219,7 @@ fn check_odoo(events: &[Value], odoo: &FakeOdoo, v: &mut Verdict) {
                     };
                     match picks.as_slice() {
                         [p] => {
-                            let state = pickings.iter().find(|x| x.id == *p).map(|x| x.state.clone());
+                            let state = picking_by_id.get(p).map(|x| x.state.clone());
                             let to = dest(*p);
                             if state.as_deref() != Some("done")
                                 || (moved(*p) - qty).abs() > 1e-6
