@@ -13,6 +13,15 @@ use returns_edge_fakes::{CallMatcher, FakeOdoo, FakeRefund, Fault, FaultKind, Re
 /// The words an injected Odoo refusal carries, so its dead letter can be told apart.
 pub const INJECTED: &str = "campaign-injected refusal";
 
+/// What the fake refund receiver says when a `Refuse` fault fires.
+const REFUND_REFUSAL: &str = "amount exceeds the order total";
+
+/// Whether a dead letter's reason is one of the refusals this schedule injected (and nothing
+/// else: a 422 for a key reused with another body is a broken promise, not a fault).
+pub fn is_injected(reason: &str) -> bool {
+    reason.contains(INJECTED) || reason.contains(REFUND_REFUSAL)
+}
+
 /// The Odoo calls faults are aimed at: every step of every flow.
 const CALLS: [(&str, &str); 8] = [
     ("stock.picking", "search_read"),
