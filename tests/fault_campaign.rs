@@ -32,6 +32,7 @@ fn a_short_crash_and_fault_campaign_finds_no_violation() {
         stations: 6,
         binary,
         keep: false,
+        think: std::time::Duration::ZERO,
     };
     println!(
         "binary {}; replay with CAMPAIGN_SEED={}",

@@ -43,6 +43,9 @@ pub struct Options {
     pub binary: PathBuf,
     /// Keep the working directory (store, configs, server logs).
     pub keep: bool,
+    /// Pause of each station between requests. Long runs need one: stations outrun Odoo (the
+    /// fake's searches are linear in what it holds), and the final drain must finish.
+    pub think: Duration,
 }
 
 /// What a campaign did and found.
@@ -277,6 +280,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Summary> {
                     pool.clone(),
                     base.clone(),
                     false,
+                    options.think,
                 ))
             })
             .collect();
@@ -328,6 +332,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Summary> {
                     pool.clone(),
                     base.clone(),
                     true,
+                    options.think,
                 ))
             })
             .collect();

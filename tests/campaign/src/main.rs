@@ -30,6 +30,10 @@ struct Args {
     /// Keep the working directory (store, configs, server logs) after the run.
     #[arg(long)]
     keep: bool,
+    /// Milliseconds each station waits between requests (long runs: keep the load within what
+    /// the fake Odoo drains, e.g. 50).
+    #[arg(long, default_value_t = 0)]
+    think_ms: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         stations: args.stations,
         binary,
         keep: args.keep,
+        think: Duration::from_millis(args.think_ms),
     };
     println!("campaign seed {} (replay with --seed {})", options.seed, options.seed);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

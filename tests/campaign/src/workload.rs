@@ -168,6 +168,7 @@ pub async fn run_station(
     pool: Shared<VecDeque<Expected>>,
     base: String,
     resend_only: bool,
+    think: Duration,
 ) {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(2)
@@ -200,6 +201,9 @@ pub async fn run_station(
         return;
     }
     loop {
+        if !think.is_zero() {
+            tokio::time::sleep(think).await;
+        }
         let Some((i, request, abandon, duplicate)) = plan(&station, &pool) else {
             tokio::time::sleep(Duration::from_millis(5)).await;
             continue;
