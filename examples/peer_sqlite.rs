@@ -503,7 +503,7 @@ fn run_ours(dir: &Path, writers: usize, phases: Phases, shape: Shape) -> anyhow:
         p50_ms,
         p99_ms,
         syncs,
-        disk_bytes: dir_bytes(dir)?,
+        disk_bytes: returns_edge::bench::dir_bytes(dir)?,
         files: files(dir, dir)?,
     })
 }
@@ -550,7 +550,7 @@ fn run_sqlite(dir: &Path, writers: usize, phases: Phases, shape: Shape) -> anyho
         p50_ms,
         p99_ms,
         syncs: commits,
-        disk_bytes: dir_bytes(dir)?,
+        disk_bytes: returns_edge::bench::dir_bytes(dir)?,
         files: files(dir, dir)?,
     })
 }
@@ -812,21 +812,6 @@ fn files(root: &Path, dir: &Path) -> anyhow::Result<Vec<(String, u64)>> {
     }
     out.sort();
     Ok(out)
-}
-
-/// Sum of the sizes of the files under `dir`.
-fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let meta = entry.metadata()?;
-        total += if meta.is_dir() {
-            dir_bytes(&entry.path())?
-        } else {
-            meta.len()
-        };
-    }
-    Ok(total)
 }
 
 /// The machine's load averages, printed beside the figures (other builders share the cores).

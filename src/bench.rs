@@ -595,8 +595,8 @@ pub fn rss_bytes() -> anyhow::Result<u64> {
     Ok(kb * 1024)
 }
 
-/// Sum of the sizes of the files under `dir`.
-fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
+/// Sum of the sizes of the files under `dir` (also used by the peer benchmark).
+pub fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
     let mut total = 0;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
