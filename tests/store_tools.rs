@@ -89,9 +89,25 @@ fn check(data: &Path, config: Option<&Path>) -> Output {
     cmd.output().unwrap()
 }
 
+/// Opens a closed store with raw sled. The threads of a store dropped a moment ago (or of a
+/// child that just exited) may still hold the directory lock for a while on a loaded machine,
+/// so the lock is waited for, as `Store::open` does; no flusher thread keeps it after the drop.
+fn raw_sled(data: &Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match sled::Config::new().path(data).flush_every_ms(None).open() {
+            Ok(db) => return db,
+            Err(e) if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("cannot open {} with raw sled: {e}", data.display()),
+        }
+    }
+}
+
 /// Every record of every tree, read with raw sled (the store must be closed).
 fn dump(data: &Path) -> Dump {
-    let db = sled::Config::new().path(data).open().unwrap();
+    let db = raw_sled(data);
     let mut out = Dump::new();
     for tree in TREES {
         let records = db
@@ -282,7 +298,7 @@ fn store_check_is_clean_on_real_writes_and_names_each_corrupted_key() {
     let mut outbox_key = b"odoo\0".to_vec();
     outbox_key.extend_from_slice(&2u64.to_be_bytes()); // case 1's receipt, still pending
     {
-        let db = sled::Config::new().path(&a).open().unwrap();
+        let db = raw_sled(&a);
         assert!(db
             .open_tree("case_events")
             .unwrap()

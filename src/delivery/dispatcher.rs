@@ -89,17 +89,7 @@ pub fn spawn<S: Sink>(
         status: status.clone(),
         control,
     };
-    let dispatcher = Dispatcher {
-        progress: Progress::new(store.clone(), name.clone()),
-        name,
-        sink: Arc::new(sink),
-        store,
-        permits: Arc::new(Semaphore::new(options.concurrency.max(1))),
-        options,
-        status,
-        queue: Queue::default(),
-        clock: Clock::new(),
-    };
+    let dispatcher = Dispatcher::new(name, sink, store, options, status);
     let task = tokio::spawn(dispatcher.run(control_rx));
     (handle, task)
 }
@@ -184,6 +174,20 @@ struct Completion {
 }
 
 impl<S: Sink> Dispatcher<S> {
+    fn new(name: String, sink: S, store: Store, options: DispatcherOptions, status: Arc<Mutex<SinkStatus>>) -> Self {
+        Dispatcher {
+            progress: Progress::new(store.clone(), name.clone()),
+            name,
+            sink: Arc::new(sink),
+            store,
+            permits: Arc::new(Semaphore::new(options.concurrency.max(1))),
+            options,
+            status,
+            queue: Queue::default(),
+            clock: Clock::new(),
+        }
+    }
+
     async fn run(mut self, mut control: mpsc::UnboundedReceiver<Control>) {
         let mut durable = self.store.watch_durable();
         let mut tasks: JoinSet<Vec<Completion>> = JoinSet::new();
@@ -372,6 +376,12 @@ impl<S: Sink> Dispatcher<S> {
         let Completion { entry, outcome } = completion;
         let (seq, case) = (entry.seq, entry.case_id);
         self.queue.in_flight.remove(&case);
+        // The dead letter is visible in the store before this completion is accounted, so an
+        // operator may already have replayed or discarded it, and the reload that followed saw
+        // the case in flight. Blocking the case now would strand the replayed entry: when the
+        // letter is gone, the store is the truth and the schedule is rebuilt from it.
+        let letter_gone = matches!(outcome, Outcome::Reject { .. })
+            && matches!(self.store.dead_letter_record(&self.name, seq), Ok(None));
         let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {
             Outcome::Delivered => {
@@ -381,8 +391,10 @@ impl<S: Sink> Dispatcher<S> {
             Outcome::Reject { reason } => {
                 status.rejected += 1;
                 status.last_error = Some(reason);
-                self.queue.blocked.insert(case);
-                self.queue.pop_head(case, seq);
+                if !letter_gone {
+                    self.queue.blocked.insert(case);
+                    self.queue.pop_head(case, seq);
+                }
             }
             Outcome::Retry { reason, scope, .. } => {
                 status.retried += 1;
@@ -398,6 +410,12 @@ impl<S: Sink> Dispatcher<S> {
             }
         }
         status.in_flight = self.queue.in_flight.len();
+        drop(status);
+        if letter_gone {
+            if let Err(e) = self.reload() {
+                tracing::error!(sink = %self.name, error = %e, "Cannot reload the outbox.");
+            }
+        }
     }
 
     async fn probe(&mut self, next_probe: &mut Instant, probe_attempt: &mut u32) {
@@ -505,5 +523,102 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Interleavings the running dispatcher cannot be made to hit on demand, stepped by hand.
+
+    use super::*;
+    use crate::config::SinkConfig;
+    use crate::domain::*;
+    use crate::ingest::{Ingest, Write};
+    use crate::sinks::{SinkKind, SinkName};
+    use crate::store::StoreOptions;
+    use crate::tokens::Caller;
+
+    /// The steps below never call the sink.
+    struct Unused;
+
+    impl Sink for Unused {
+        async fn deliver(&self, _jobs: &mut [Job], _progress: &Progress) -> Vec<Outcome> {
+            unreachable!("these tests account outcomes by hand")
+        }
+
+        async fn probe(&self) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    /// Regression: the delivery task records the dead letter (visible at once) and only then
+    /// reports back. An operator who replayed it in between, followed by a reload, saw the case
+    /// in flight; the late rejection then blocked the case and dropped the replayed entry from
+    /// the schedule until the next restart.
+    #[tokio::test]
+    async fn a_dead_letter_replayed_before_its_rejection_is_accounted_stays_scheduled() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = SiteId::parse("s").unwrap();
+        let options = StoreOptions {
+            cache_capacity_bytes: 8 << 20,
+            site: Some(site.clone()),
+        };
+        let store = Store::open(dir.path(), &options).unwrap();
+        let sinks = vec![SinkConfig {
+            name: SinkName::parse("test").unwrap(),
+            kind: SinkKind::Nats,
+            odoo: None,
+            refund: None,
+        }];
+        let ingest = Ingest::new(store.clone(), site, Policy::default(), sinks);
+        let write = Write {
+            caller: Caller {
+                token: TokenId::parse("t").unwrap(),
+                station: StationId::parse("dock-1").unwrap(),
+                role: Role::Admin,
+            },
+            idempotency_key: "k1".into(),
+            fingerprint: "f1".into(),
+            case: None,
+            command: Command::Receive(ReceiveParcel {
+                label: Barcode::parse("L").unwrap(),
+                weight: None,
+                scale: None,
+                rma: None,
+                lines: vec![],
+                expected: None,
+                expectations_known: false,
+                received_at_ms: 0,
+            }),
+        };
+        ingest.execute(write).await.unwrap();
+
+        let status = Arc::new(Mutex::new(SinkStatus::default()));
+        let mut dispatcher = Dispatcher::new(
+            "test".into(),
+            Unused,
+            store.clone(),
+            DispatcherOptions::default(),
+            status,
+        );
+        dispatcher.reload().unwrap();
+        let due: Vec<(u64, u64)> = dispatcher.queue.ready.iter().copied().collect();
+        let entry = dispatcher.take_batch(&due).unwrap().remove(0).entry;
+        let (seq, case) = (entry.seq, entry.case_id);
+
+        store.dead_letter("test", &entry, "422: refused", 0).unwrap();
+        assert!(store.replay_dead_letter("test", seq).unwrap());
+        dispatcher.reload().unwrap();
+        let completion = Completion {
+            entry,
+            outcome: Outcome::reject("422: refused"),
+        };
+        dispatcher.account(completion, &mut Instant::now(), &mut 0);
+
+        assert!(!dispatcher.queue.blocked.contains(&case), "the case stayed blocked");
+        assert!(
+            dispatcher.queue.ready.iter().any(|(_, s)| *s == seq),
+            "the replayed entry is not scheduled"
+        );
     }
 }
