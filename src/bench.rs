@@ -2,20 +2,25 @@
 //! regional IT can run it on the site's own hardware.
 //!
 //! Everything happens inside one fresh directory (under `--data-dir`, or the current directory),
-//! removed afterwards:
-//! 1. **Durable ingest**: the real server ([`App`]) on `127.0.0.1:0` with a store in `<tmp>/store`;
-//!    1, 16 and 64 stations (one token each) post receipts with unique Idempotency-Keys over real
-//!    HTTP for S seconds each. Every 201 waited for its group commit (`fdatasync`).
+//! removed afterwards. The real server ([`App`]) runs on `127.0.0.1:0` with a store in
+//! `<tmp>/store` for the whole run; then, `--runs` times:
+//! 1. **Durable ingest**: 1, 16 and 64 stations (one token each) post receipts with unique
+//!    Idempotency-Keys over real HTTP for S seconds each. Every 201 waited for its group commit
+//!    (`fdatasync`).
 //! 2. **Disk limit**: a raw append + `fdatasync` log (`<tmp>/limit.log`) with the store's
 //!    group-commit rule (writers queue records, one thread appends everything queued and syncs
 //!    once per batch), at the same concurrency levels, records the size of a stored event. The
 //!    log is preallocated in [`LOG_CHUNK`]s of zeros (synced, inside the timing), as write-ahead
 //!    logs do: growing the file at every sync makes `fdatasync` commit the file system's journal
 //!    too, which on ext4 cut the limit at one writer about 4× below what sled itself reaches.
-//! 3. **Footprint**: RSS of this process when the server is up and idle, and after at least N
-//!    events are stored (the ingest phases count; 64 stations top it up to N); store bytes per
-//!    event (the data directory's files after shutdown); cold start (`Store::open`, recovery
-//!    included) of that store in a child process (`bench --cold-start-child DIR`), median of 3.
+//!
+//! Ours and the limit alternate within each run, so a disk or a neighbour that slows down for a
+//! while weighs on both; the report holds the median of every figure over the runs, and each
+//! run's rows. Then the **footprint**: RSS of this process when the server is up and idle, and
+//! after at least N events are stored (the ingest phases count; 64 stations top it up to N); store
+//! bytes per event (the data directory's files after shutdown); cold start (`Store::open`,
+//! recovery included) of that store in a child process (`bench --cold-start-child DIR`), median
+//! of 3.
 //!
 //! It owns no product logic: it drives the public API ([`App`], [`Store`], tokens) like a client.
 //! [`LoopbackServer`] and [`LoopbackServer::load_for`] are shared with `examples/ingest_load.rs`.
@@ -39,11 +44,15 @@ use crate::{ingest, tokens};
 /// The concurrency levels measured, in stations (and raw-log writers).
 pub const STATION_COUNTS: [usize; 3] = [1, 16, 64];
 
-/// Default N: with the default seconds the whole run takes about a minute on 2 cores.
+/// Default N: with the default seconds and runs the whole bench takes about a minute and a half
+/// on 2 cores.
 pub const DEFAULT_EVENTS: u64 = 100_000;
 
 /// Default seconds per ingest and per limit phase.
-pub const DEFAULT_SECONDS: u64 = 5;
+pub const DEFAULT_SECONDS: u64 = 3;
+
+/// Default runs: a median needs at least three.
+pub const DEFAULT_RUNS: usize = 3;
 
 /// How long the raw-log flusher waits for writers still preparing a record: the store's
 /// `MAX_GATHER` (`store/durability.rs`), so both sides batch by the same rule.
@@ -51,6 +60,8 @@ const GATHER: Duration = Duration::from_millis(2);
 
 /// The raw log grows by this much at a time (zeros, written and synced).
 pub const LOG_CHUNK: u64 = 16 << 20;
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -61,27 +72,51 @@ pub struct BenchOptions {
     pub events: u64,
     /// Seconds per ingest phase and per limit phase.
     pub seconds: u64,
+    /// How many times the ingest and limit phases are run; the report holds their medians.
+    pub runs: usize,
     /// Print the progress line on stderr.
     pub progress: bool,
 }
 
-/// The figures of one run; `--json` prints exactly this.
+/// The figures of a bench; `--json` prints exactly this.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// Median of each figure over the runs, per concurrency level.
     pub ingest: Vec<IngestFigures>,
-    pub limit_events_per_s: Vec<LimitFigures>,
-    /// Ours / limit at the highest concurrency (64 stations), the figure issue 7's goal is about.
-    pub ratio_to_limit: f64,
-    pub rss_idle_bytes: u64,
-    pub rss_after_bytes: u64,
+    /// The raw log, median of each figure over the runs, per concurrency level.
+    pub limit: Vec<LimitFigures>,
+    /// The raw log at the highest concurrency (64 writers), median over the runs.
+    pub limit_events_per_s: f64,
+    /// Ours / limit at 64 stations: the median of each run's ratio (the two ran side by side).
+    pub limit_ratio: f64,
+    pub footprint: Footprint,
+    pub runs: usize,
+    pub seconds: u64,
+    /// Size of one encoded event record: the raw log appends records of this size.
+    pub record_bytes: usize,
+    /// Every run's own rows, so the spread behind the medians stays visible.
+    pub per_run: Vec<RunFigures>,
+}
+
+/// The rows of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunFigures {
+    pub ingest: Vec<IngestFigures>,
+    pub limit: Vec<LimitFigures>,
+}
+
+/// Memory, disk and start-up figures (MiB are 2^20 bytes).
+#[derive(Debug, Clone, Serialize)]
+pub struct Footprint {
+    pub rss_idle_mb: f64,
+    /// RSS once at least N events are stored (load clients included: an upper bound).
+    pub rss_loaded_mb: f64,
     /// Events stored when the footprint was read (at least N).
     pub events: u64,
     pub store_bytes: u64,
-    pub store_bytes_per_event: f64,
-    pub cold_start_ms: f64,
-    /// Size of one encoded event record: the raw log appends records of this size.
-    pub record_bytes: usize,
-    pub seconds: u64,
+    pub bytes_per_event: f64,
+    /// Median of 3 cold starts in child processes.
+    pub cold_start_s: f64,
 }
 
 /// Acknowledged writes of one ingest phase.
@@ -106,6 +141,7 @@ pub struct LimitFigures {
 
 /// Runs the whole benchmark; `Err` if any phase failed (the temporary directory is removed either way).
 pub fn run(options: &BenchOptions) -> anyhow::Result<Report> {
+    anyhow::ensure!(options.runs > 0, "--runs must be at least 1");
     let scratch = ScratchDir::create(&options.parent_dir)?;
     let progress = Progress {
         enabled: options.progress,
@@ -113,40 +149,38 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<Report> {
     let seconds = Duration::from_secs(options.seconds);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let store_dir = scratch.path.join("store");
+    let top = *STATION_COUNTS.iter().max().unwrap_or(&1);
 
-    let (ingest, rss_idle_bytes, rss_after_bytes, events, record_bytes) = runtime.block_on(async {
-        let server = LoopbackServer::start(&store_dir, *STATION_COUNTS.iter().max().unwrap_or(&1)).await?;
-        let rss_idle = rss_bytes()?;
+    let server = runtime.block_on(LoopbackServer::start(&store_dir, top))?;
+    let rss_idle_bytes = rss_bytes()?;
+    let mut per_run = Vec::new();
+    let mut record_bytes = 0;
+    for run in 1..=options.runs {
         let mut ingest = Vec::new();
         for stations in STATION_COUNTS {
-            let label = format!("ingest, {stations} station(s)");
-            ingest.push(
-                server
-                    .load_for(stations, Until::Elapsed(seconds), &progress, &label)
-                    .await?,
-            );
+            let label = format!("run {run}/{}: ingest, {stations} station(s)", options.runs);
+            ingest.push(runtime.block_on(server.load_for(stations, Until::Elapsed(seconds), &progress, &label))?);
         }
-        let record_bytes = server.record_bytes()?;
-        let stored = server.store.last_seq();
-        if stored < options.events {
-            let left = options.events - stored;
-            let label = format!("storing N = {} events", options.events);
-            server.load_for(64, Until::Count(left), &progress, &label).await?;
+        record_bytes = server.record_bytes()?;
+        // The server stays up but idle while the raw log runs.
+        let mut limit = Vec::new();
+        for stations in STATION_COUNTS {
+            let label = format!("run {run}/{}: disk limit, {stations} writer(s)", options.runs);
+            let log = scratch.path.join("limit.log");
+            limit.push(raw_log_limit(&log, stations, record_bytes, seconds, &progress, &label)?);
+            std::fs::remove_file(&log)?;
         }
-        let rss_after = rss_bytes()?;
-        let events = server.store.last_seq();
-        server.stop().await?;
-        anyhow::Ok((ingest, rss_idle, rss_after, events, record_bytes))
-    })?;
-    drop(runtime);
-
-    let mut limit_events_per_s = Vec::new();
-    for stations in STATION_COUNTS {
-        let label = format!("disk limit, {stations} writer(s)");
-        let log = scratch.path.join("limit.log");
-        limit_events_per_s.push(raw_log_limit(&log, stations, record_bytes, seconds, &progress, &label)?);
-        std::fs::remove_file(&log)?;
+        per_run.push(RunFigures { ingest, limit });
     }
+    let stored = server.store.last_seq();
+    if stored < options.events {
+        let label = format!("storing N = {} events", options.events);
+        runtime.block_on(server.load_for(top, Until::Count(options.events - stored), &progress, &label))?;
+    }
+    let rss_after_bytes = rss_bytes()?;
+    let events = server.store.last_seq();
+    runtime.block_on(server.stop())?;
+    drop(runtime);
 
     let store_bytes = dir_bytes(&store_dir)?;
     progress.line("cold start (3 child processes)");
@@ -154,58 +188,128 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<Report> {
     for _ in 0..3 {
         cold.push(cold_start_in_child(&store_dir)?);
     }
-    cold.sort_by(f64::total_cmp);
     progress.done();
 
-    let ours = ingest.last().map_or(0.0, |i| i.events_per_s);
-    let limit = limit_events_per_s.last().map_or(0.0, |l| l.events_per_s);
+    let ingest = median_ingest(&per_run);
+    let limit = median_limit(&per_run);
+    let ratios = per_run.iter().map(|r| {
+        let (ours, limit) = (r.ingest.last(), r.limit.last());
+        match (ours, limit) {
+            (Some(o), Some(l)) if l.events_per_s > 0.0 => o.events_per_s / l.events_per_s,
+            _ => 0.0,
+        }
+    });
     Ok(Report {
+        limit_events_per_s: limit.last().map_or(0.0, |l| l.events_per_s),
+        limit_ratio: median(ratios),
         ingest,
-        limit_events_per_s,
-        ratio_to_limit: if limit > 0.0 { ours / limit } else { 0.0 },
-        rss_idle_bytes,
-        rss_after_bytes,
-        events,
-        store_bytes,
-        store_bytes_per_event: store_bytes as f64 / events.max(1) as f64,
-        cold_start_ms: cold[cold.len() / 2],
-        record_bytes,
+        limit,
+        footprint: Footprint {
+            rss_idle_mb: rss_idle_bytes as f64 / MIB,
+            rss_loaded_mb: rss_after_bytes as f64 / MIB,
+            events,
+            store_bytes,
+            bytes_per_event: store_bytes as f64 / events.max(1) as f64,
+            cold_start_s: median(cold) / 1e3,
+        },
+        runs: options.runs,
         seconds: options.seconds,
+        record_bytes,
+        per_run,
     })
+}
+
+/// The median of `values` (the mean of the two middle ones for an even count; 0 when empty).
+pub fn median(values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.into_iter().collect();
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// Per concurrency level, the median of each ingest figure over the runs.
+fn median_ingest(runs: &[RunFigures]) -> Vec<IngestFigures> {
+    let level = |i: usize| runs.iter().filter_map(move |r| r.ingest.get(i));
+    (0..runs.first().map_or(0, |r| r.ingest.len()))
+        .map(|i| IngestFigures {
+            stations: level(i).next().map_or(0, |f| f.stations),
+            acknowledged: median(level(i).map(|f| f.acknowledged as f64)) as u64,
+            events_per_s: median(level(i).map(|f| f.events_per_s)),
+            p50_ms: median(level(i).map(|f| f.p50_ms)),
+            p99_ms: median(level(i).map(|f| f.p99_ms)),
+            max_ms: median(level(i).map(|f| f.max_ms)),
+            fsyncs_per_write: median(level(i).map(|f| f.fsyncs_per_write)),
+        })
+        .collect()
+}
+
+/// Per concurrency level, the median of each raw-log figure over the runs.
+fn median_limit(runs: &[RunFigures]) -> Vec<LimitFigures> {
+    let level = |i: usize| runs.iter().filter_map(move |r| r.limit.get(i));
+    (0..runs.first().map_or(0, |r| r.limit.len()))
+        .map(|i| LimitFigures {
+            stations: level(i).next().map_or(0, |f| f.stations),
+            events_per_s: median(level(i).map(|f| f.events_per_s)),
+            fsyncs_per_write: median(level(i).map(|f| f.fsyncs_per_write)),
+        })
+        .collect()
 }
 
 impl Report {
     /// The readable table for stdout.
     pub fn table(&self) -> String {
         let mut out = String::new();
-        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
         out.push_str(&format!(
-            "durable ingest over HTTP on loopback ({} s per row) vs raw append + fdatasync ({} B records)\n",
-            self.seconds, self.record_bytes
+            "durable ingest over HTTP on loopback vs raw append + fdatasync ({} B records): \
+             medians of {} run(s) of {} s per row\n",
+            self.record_bytes, self.runs, self.seconds
         ));
         out.push_str(&format!(
-            "{:>8} {:>10} {:>8} {:>8} {:>8} {:>12} {:>10} {:>9}\n",
-            "stations", "events/s", "p50 ms", "p99 ms", "max ms", "fsyncs/write", "limit/s", "ours/lim"
+            "{:>8} {:>10} {:>15} {:>8} {:>8} {:>8} {:>12} {:>10} {:>9}\n",
+            "stations", "events/s", "runs min-max", "p50 ms", "p99 ms", "max ms", "fsyncs/write", "limit/s", "ours/lim"
         ));
-        for (i, l) in self.ingest.iter().zip(&self.limit_events_per_s) {
-            let ratio = if l.events_per_s > 0.0 {
-                i.events_per_s / l.events_per_s
-            } else {
-                0.0
+        for (n, (i, l)) in self.ingest.iter().zip(&self.limit).enumerate() {
+            let rates = || {
+                self.per_run
+                    .iter()
+                    .filter_map(|r| r.ingest.get(n))
+                    .map(|f| f.events_per_s)
             };
+            let (low, high) = (rates().fold(f64::INFINITY, f64::min), rates().fold(0.0, f64::max));
+            let ratio = median(
+                self.per_run
+                    .iter()
+                    .filter_map(|r| match (r.ingest.get(n), r.limit.get(n)) {
+                        (Some(o), Some(l)) if l.events_per_s > 0.0 => Some(o.events_per_s / l.events_per_s),
+                        _ => None,
+                    }),
+            );
             out.push_str(&format!(
-                "{:>8} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>12.3} {:>10.0} {:>9.2}\n",
-                i.stations, i.events_per_s, i.p50_ms, i.p99_ms, i.max_ms, i.fsyncs_per_write, l.events_per_s, ratio
+                "{:>8} {:>10.0} {:>15} {:>8.2} {:>8.2} {:>8.2} {:>12.3} {:>10.0} {:>9.2}\n",
+                i.stations,
+                i.events_per_s,
+                format!("{low:.0}-{high:.0}"),
+                i.p50_ms,
+                i.p99_ms,
+                i.max_ms,
+                i.fsyncs_per_write,
+                l.events_per_s,
+                ratio
             ));
         }
+        let f = &self.footprint;
         out.push_str(&format!(
-            "footprint: RSS idle {:.1} MiB, RSS after {} events {:.1} MiB, store {:.1} MiB = {:.0} B/event, cold start {:.1} ms\n",
-            mib(self.rss_idle_bytes),
-            self.events,
-            mib(self.rss_after_bytes),
-            mib(self.store_bytes),
-            self.store_bytes_per_event,
-            self.cold_start_ms
+            "footprint: RSS idle {:.1} MiB, RSS after {} events {:.1} MiB, store {:.1} MiB = {:.0} B/event, \
+             cold start {:.1} ms\n",
+            f.rss_idle_mb,
+            f.events,
+            f.rss_loaded_mb,
+            f.store_bytes as f64 / MIB,
+            f.bytes_per_event,
+            f.cold_start_s * 1e3
         ));
         out
     }
@@ -634,5 +738,46 @@ impl Drop for ScratchDir {
         if let Err(e) = std::fs::remove_dir_all(&self.path) {
             eprintln!("bench: could not remove {}: {e}", self.path.display());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_takes_the_middle_or_the_mean_of_the_two_middles() {
+        assert_eq!(median([3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median([4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median([7.0]), 7.0);
+        assert_eq!(median([]), 0.0);
+    }
+
+    #[test]
+    fn medians_are_per_level_and_per_figure() {
+        let row = |stations, events_per_s, p99_ms| IngestFigures {
+            stations,
+            acknowledged: events_per_s as u64,
+            events_per_s,
+            p50_ms: 1.0,
+            p99_ms,
+            max_ms: p99_ms,
+            fsyncs_per_write: 0.5,
+        };
+        let run = |a, b, p99| RunFigures {
+            ingest: vec![row(1, a, p99), row(64, b, p99)],
+            limit: vec![],
+        };
+        // The run with the median rate is not the one with the median p99: each figure is its own median.
+        let runs = [
+            run(100.0, 1000.0, 9.0),
+            run(300.0, 3000.0, 1.0),
+            run(200.0, 2000.0, 5.0),
+        ];
+        let medians = median_ingest(&runs);
+        assert_eq!(medians.len(), 2);
+        assert_eq!((medians[0].stations, medians[0].events_per_s), (1, 200.0));
+        assert_eq!((medians[1].stations, medians[1].events_per_s), (64, 2000.0));
+        assert_eq!(medians[1].p99_ms, 5.0);
     }
 }

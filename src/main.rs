@@ -71,6 +71,9 @@ enum Cmd {
         /// Seconds per ingest phase and per disk-limit phase.
         #[arg(long, default_value_t = returns_edge::bench::DEFAULT_SECONDS)]
         seconds: u64,
+        /// Runs of the ingest and disk-limit phases; the table shows their medians.
+        #[arg(long, default_value_t = returns_edge::bench::DEFAULT_RUNS)]
+        runs: usize,
         /// Print one JSON object instead of the table.
         #[arg(long)]
         json: bool,
@@ -289,9 +292,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             events,
             seconds,
+            runs,
             json,
             cold_start_child,
-        } => bench(data_dir, events, seconds, json, cold_start_child),
+        } => bench(data_dir, events, seconds, runs, json, cold_start_child),
         Cmd::Devices {
             command: DevicesCmd::List { config, server, token },
         } => {
@@ -309,17 +313,22 @@ fn bench(
     data_dir: Option<PathBuf>,
     events: u64,
     seconds: u64,
+    runs: usize,
     json: bool,
     cold_start_child: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     if let Some(dir) = cold_start_child {
         return returns_edge::bench::cold_start_child(&dir);
     }
-    anyhow::ensure!(events > 0 && seconds > 0, "--events and --seconds must be at least 1");
+    anyhow::ensure!(
+        events > 0 && seconds > 0 && runs > 0,
+        "--events, --seconds and --runs must be at least 1"
+    );
     let options = returns_edge::bench::BenchOptions {
         parent_dir: data_dir.unwrap_or_else(|| PathBuf::from(".")),
         events,
         seconds,
+        runs,
         progress: true,
     };
     let report = returns_edge::bench::run(&options)?;
