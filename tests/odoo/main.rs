@@ -211,6 +211,33 @@ async fn scrap_with_enough_stock_is_one_validated_scrap() {
     );
 }
 
+/// Odoo is the company's shared server: a delivery makes no call whose answer it already has.
+/// No read of a picking or scrap this attempt has just created or found (their `create` or
+/// search answered), none after a validation that answered `True`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_and_a_scrap_make_no_call_whose_answer_they_already_have() {
+    let mut rig = rig("").await;
+    let (received, disposed) = rig.walk(CABINET, 1, "scrap").await;
+    rig.delivered(&[received, disposed]).await;
+    assert!(done(&rig.pickings_for(received)[0]));
+    assert_eq!(rig.scraps_for(disposed)[0].state, "done");
+    let counts = rig.odoo.call_counts();
+    let calls = |model: &str, method: &str| rig.odoo.calls(model, method);
+    // The receipt: search_read, create, action_confirm, read (a receipt from customers is
+    // `assigned` at once), read of its moves, write (picked), button_validate.
+    assert_eq!(calls("stock.picking", "search_read"), 1, "{counts:?}");
+    assert_eq!(calls("stock.picking", "create"), 1, "{counts:?}");
+    assert_eq!(calls("stock.picking", "action_confirm"), 1, "{counts:?}");
+    assert_eq!(calls("stock.picking", "read"), 1, "{counts:?}");
+    assert_eq!(calls("stock.move", "read"), 1, "{counts:?}");
+    assert_eq!(calls("stock.picking", "button_validate"), 1, "{counts:?}");
+    // The scrap: search_read, create, action_validate.
+    assert_eq!(calls("stock.scrap", "search_read"), 1, "{counts:?}");
+    assert_eq!(calls("stock.scrap", "create"), 1, "{counts:?}");
+    assert_eq!(calls("stock.scrap", "read"), 0, "{counts:?}");
+    assert_eq!(calls("stock.scrap", "action_validate"), 1, "{counts:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrap_without_enough_stock_is_refused_or_forced_as_configured() {
     // Refused: the draft scrap is removed and the entry dead-lettered with Odoo's words.
@@ -468,4 +495,45 @@ async fn many_pending_dispositions_are_created_in_one_call() {
         assert_eq!(rig.pickings_for(seq).len(), 1);
         assert!(done(&rig.pickings_for(seq)[0]));
     }
+}
+
+/// Scraps pile up during an outage like any disposition: they are found and created in a few
+/// list calls, even when the answer to such a create is lost after Odoo committed it, and each
+/// disposition still ends as exactly one validated scrap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_pending_scraps_are_created_together_and_each_validated_once() {
+    let mut rig = rig("").await;
+    rig.odoo.set_unreachable(true).await;
+    let mut receipts = Vec::new();
+    let mut scraps = Vec::new();
+    for _ in 0..12 {
+        let (r, d) = rig.walk(CABINET, 1, "scrap").await;
+        receipts.push(r);
+        scraps.push(d);
+    }
+    rig.odoo.inject(Fault {
+        matcher: CallMatcher::call("stock.scrap", "create").once(),
+        kind: FaultKind::CommitThenDrop,
+    });
+    rig.odoo.set_unreachable(false).await;
+    rig.delivered(&receipts).await;
+    rig.delivered(&scraps).await;
+    let creates = rig.odoo.calls("stock.scrap", "create");
+    assert!(
+        creates <= 4,
+        "scraps were not batched: {creates} create calls for 12 scraps"
+    );
+    for seq in scraps {
+        let made = rig.scraps_for(seq);
+        assert_eq!(made.len(), 1, "one scrap for event {seq}: {made:?}");
+        assert_eq!(made[0].state, "done");
+    }
+    assert_eq!(rig.odoo.calls("stock.scrap", "action_validate"), 12);
+    assert_eq!(
+        rig.odoo.quant(
+            rig.odoo.ids().large_cabinet,
+            rig.odoo.ids().quarantine_location.unwrap()
+        ),
+        0.0
+    );
 }

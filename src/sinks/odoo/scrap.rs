@@ -1,76 +1,177 @@
-//! Scrap dispositions: a `stock.scrap` with `origin = RE/<site>/<event id>`, found before it is
-//! created, then `action_validate`; Odoo's insufficient-quantity wizard is forced or refused per
-//! `scrap_insufficient`. The scrap's state is read before validating again, because Odoo's
-//! `action_validate` does not check it and would scrap twice.
+//! Scrap dispositions: a `stock.scrap` per disposition with `origin = RE/<site>/<event id>`, found
+//! before it is created, then `action_validate`; Odoo's insufficient-quantity wizard is forced or
+//! refused per `scrap_insufficient`.
+//!
+//! Pending scraps batch: one `search_read` and one list `create` for all of them, then one
+//! `action_validate` each, because Odoo 17 validates one scrap per call (it may answer with a
+//! wizard for that scrap alone). A scrap known from an earlier attempt has its state read (one
+//! `read` for all) before it is validated again, because `action_validate` does not check the
+//! state and would scrap twice; one found or created in this attempt already told its state.
+
+use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
 use super::config::ScrapInsufficient;
 use super::sink::OdooSink;
+use super::transfer::fill;
 use super::SCRAP;
 use crate::delivery::{Job, Outcome, Progress};
 use crate::domain::CaseEvent;
 
 impl OdooSink {
-    pub(super) async fn scrap(&self, job: &mut Job, progress: &Progress) -> Outcome {
-        let mapping = match self.mapping().await {
-            Ok(m) => m,
-            Err(outcome) => return outcome,
-        };
-        let (Some(case), CaseEvent::ItemDisposed { line, qty, .. }) = (job.case.clone(), job.event.event.clone())
-        else {
-            return Outcome::retry("the case projection is missing");
-        };
-        let origin = self.reference(job);
-        let from = if case.rma.is_some() {
-            mapping.returns
-        } else {
-            mapping.quarantine
-        };
-        if !job.entry.refs.contains_key(SCRAP) {
-            let found = odoo!(
-                self.client
-                    .search_read("stock.scrap", json!([["origin", "=", origin]]), &["id", "state"])
-                    .await
-            );
-            let id = match found.first().and_then(|r| r.get("id")).and_then(Value::as_i64) {
-                Some(id) => id,
-                None => {
-                    let product = match self.product_of(&case, line).await {
-                        Ok(p) => p,
-                        Err(outcome) => return outcome,
-                    };
-                    let values = json!({
-                        "product_id": product.id, "product_uom_id": product.uom, "scrap_qty": qty,
-                        "location_id": from, "scrap_location_id": mapping.scrap, "origin": origin,
-                    });
-                    let ids = odoo!(self.client.create("stock.scrap", vec![values]).await);
-                    let Some(id) = ids.first().copied() else {
-                        return Outcome::retry("Odoo created no scrap");
-                    };
-                    id
+    /// Delivers scrap dispositions: one outcome per job, in order.
+    pub(super) async fn scraps(&self, jobs: &mut [Job], progress: &Progress) -> Vec<Outcome> {
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; jobs.len()];
+        // The state of each scrap when this attempt found or created it; `None` when it comes
+        // from an earlier attempt and must be read.
+        let mut states: Vec<Option<String>> = vec![None; jobs.len()];
+        if let Err(e) = self
+            .find_or_create_scraps(jobs, &mut outcomes, &mut states, progress)
+            .await
+        {
+            return fill(outcomes, e);
+        }
+        let unknown: Vec<usize> = (0..jobs.len())
+            .filter(|i| outcomes[*i].is_none() && states[*i].is_none())
+            .collect();
+        if !unknown.is_empty() {
+            let ids: Vec<i64> = unknown.iter().map(|i| jobs[*i].entry.refs[SCRAP]).collect();
+            let rows = match self.client.read("stock.scrap", &ids, &["state"]).await {
+                Ok(rows) => rows,
+                Err(e) => return fill(outcomes, e.outcome()),
+            };
+            let by_id: HashMap<i64, String> = rows
+                .iter()
+                .filter_map(|r| Some((r.get("id")?.as_i64()?, r.get("state")?.as_str()?.to_owned())))
+                .collect();
+            for i in unknown {
+                let scrap = jobs[i].entry.refs[SCRAP];
+                match by_id.get(&scrap) {
+                    Some(state) => states[i] = Some(state.clone()),
+                    None => {
+                        // Our draft scrap was removed (by us after a refusal, or by someone in
+                        // Odoo): forget it so a replay creates a fresh one.
+                        jobs[i].entry.refs.remove(SCRAP);
+                        jobs[i].entry.step = 0;
+                        let _ = progress.save(&[&jobs[i]]).await;
+                        outcomes[i] = Some(Outcome::retry(format!(
+                            "scrap {scrap} no longer exists in Odoo; will create it again"
+                        )));
+                    }
+                }
+            }
+        }
+        for (i, job) in jobs.iter_mut().enumerate() {
+            if outcomes[i].is_none() {
+                outcomes[i] = Some(match states[i].as_deref() {
+                    Some("done") => Outcome::Delivered,
+                    _ => self.validate_scrap(job, progress).await,
+                });
+            }
+        }
+        fill(outcomes, Outcome::retry("the scrap was not validated; will look again"))
+    }
+
+    /// Gives every job without a scrap id the scrap found by its origin, or one created for it
+    /// (all created in one call), and saves the ids before anything else is done with them.
+    async fn find_or_create_scraps(
+        &self,
+        jobs: &mut [Job],
+        outcomes: &mut [Option<Outcome>],
+        states: &mut [Option<String>],
+        progress: &Progress,
+    ) -> Result<(), Outcome> {
+        let need: Vec<usize> = (0..jobs.len())
+            .filter(|i| outcomes[*i].is_none() && !jobs[*i].entry.refs.contains_key(SCRAP))
+            .collect();
+        if need.is_empty() {
+            return Ok(());
+        }
+        let mapping = self.mapping().await?;
+        let origins: Vec<String> = need.iter().map(|i| self.reference(&jobs[*i])).collect();
+        let found = self
+            .client
+            .search_read(
+                "stock.scrap",
+                json!([["origin", "in", origins]]),
+                &["id", "state", "origin"],
+            )
+            .await
+            .map_err(|e| e.outcome())?;
+        let existing: HashMap<String, (i64, String)> = found
+            .iter()
+            .filter_map(|r| {
+                let origin = r.get("origin")?.as_str()?.to_owned();
+                Some((origin, (r.get("id")?.as_i64()?, r.get("state")?.as_str()?.to_owned())))
+            })
+            .collect();
+        let (mut to_create, mut values) = (Vec::new(), Vec::new());
+        for (&i, origin) in need.iter().zip(&origins) {
+            if let Some((id, state)) = existing.get(origin) {
+                jobs[i].entry.refs.insert(SCRAP.into(), *id);
+                states[i] = Some(state.clone());
+                continue;
+            }
+            let job = &jobs[i];
+            let (Some(case), CaseEvent::ItemDisposed { line, qty, .. }) = (job.case.as_ref(), &job.event.event) else {
+                outcomes[i] = Some(Outcome::retry("the case projection is missing"));
+                continue;
+            };
+            let product = match self.product_of(case, *line).await {
+                Ok(p) => p,
+                Err(outcome) => {
+                    outcomes[i] = Some(outcome);
+                    continue;
                 }
             };
-            job.entry.refs.insert(SCRAP.into(), id);
-            job.entry.step = 1;
-            if let Err(e) = progress.save(&[job]).await {
-                return Outcome::retry(format!("cannot save progress: {e}"));
+            let from = if case.rma.is_some() {
+                mapping.returns
+            } else {
+                mapping.quarantine
+            };
+            values.push(json!({
+                "product_id": product.id, "product_uom_id": product.uom, "scrap_qty": qty,
+                "location_id": from, "scrap_location_id": mapping.scrap, "origin": origin,
+            }));
+            to_create.push(i);
+        }
+        if !to_create.is_empty() {
+            let ids = self
+                .client
+                .create("stock.scrap", values)
+                .await
+                .map_err(|e| e.outcome())?;
+            if ids.len() != to_create.len() {
+                return Err(Outcome::retry(format!(
+                    "Odoo created {} scraps for {} requests",
+                    ids.len(),
+                    to_create.len()
+                )));
+            }
+            for (&i, id) in to_create.iter().zip(ids) {
+                jobs[i].entry.refs.insert(SCRAP.into(), id);
+                states[i] = Some("draft".to_owned());
             }
         }
+        let known: Vec<usize> = need
+            .into_iter()
+            .filter(|i| jobs[*i].entry.refs.contains_key(SCRAP))
+            .collect();
+        for &i in &known {
+            jobs[i].entry.step = 1;
+        }
+        let touched: Vec<&Job> = known.iter().map(|i| &jobs[*i]).collect();
+        progress
+            .save(&touched)
+            .await
+            .map_err(|e| Outcome::retry(format!("cannot save progress: {e}")))
+    }
+
+    /// Validates the job's draft scrap, answering Odoo's insufficient-quantity wizard as
+    /// configured.
+    async fn validate_scrap(&self, job: &mut Job, progress: &Progress) -> Outcome {
         let scrap = job.entry.refs[SCRAP];
-        let rows = odoo!(self.client.read("stock.scrap", &[scrap], &["state"]).await);
-        match rows.first().and_then(|r| r.get("state")).and_then(Value::as_str) {
-            Some("done") => return Outcome::Delivered,
-            None => {
-                // Our draft scrap was removed (by us after a refusal, or by someone in Odoo):
-                // forget it so a replay creates a fresh one.
-                job.entry.refs.remove(SCRAP);
-                job.entry.step = 0;
-                let _ = progress.save(&[job]).await;
-                return Outcome::retry(format!("scrap {scrap} no longer exists in Odoo; will create it again"));
-            }
-            _ => {}
-        }
         let answer = odoo!(
             self.client
                 .method("stock.scrap", "action_validate", &[scrap], None)

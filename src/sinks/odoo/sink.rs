@@ -73,7 +73,8 @@ impl OdooSink {
                         ..
                     }
                 ) {
-                    return self.scrap(job, progress).await;
+                    let mut outcomes = self.scraps(std::slice::from_mut(job), progress).await;
+                    return outcomes.pop().unwrap_or_else(|| Outcome::retry("no outcome"));
                 }
                 let plan = match self.plan(job).await {
                     Ok(plan) => plan,
@@ -189,15 +190,22 @@ impl OdooSink {
     }
 }
 
+/// Batch keys: jobs with the same key are delivered together.
+const TRANSFER: &str = "transfer";
+const SCRAPS: &str = "scrap";
+
 impl Sink for OdooSink {
     fn batch_key(&self, job: &Job) -> Option<String> {
-        // Unexpected parcels and dispositions are pickings we create: they batch together. RMA
-        // receipts work on an existing picking and scraps on `stock.scrap`: one at a time.
+        // Unexpected parcels and dispositions are pickings we create: they batch together.
+        // Scraps batch with scraps (found and created together, validated one by one). RMA
+        // receipts work on an existing picking, each with its own wizards: one at a time.
         match &job.event.event {
-            CaseEvent::ParcelReceived { rma: None, .. } => Some("transfer".into()),
-            CaseEvent::ItemDisposed { disposition, .. } if *disposition != Disposition::Scrap => {
-                Some("transfer".into())
-            }
+            CaseEvent::ParcelReceived { rma: None, .. } => Some(TRANSFER.into()),
+            CaseEvent::ItemDisposed {
+                disposition: Disposition::Scrap,
+                ..
+            } => Some(SCRAPS.into()),
+            CaseEvent::ItemDisposed { .. } => Some(TRANSFER.into()),
             _ => None,
         }
     }
@@ -209,6 +217,9 @@ impl Sink for OdooSink {
     async fn deliver(&self, jobs: &mut [Job], progress: &Progress) -> Vec<Outcome> {
         if jobs.len() == 1 {
             return vec![self.deliver_one(&mut jobs[0], progress).await];
+        }
+        if jobs.first().and_then(|job| self.batch_key(job)).as_deref() == Some(SCRAPS) {
+            return self.scraps(jobs, progress).await;
         }
         let mut plans = Vec::with_capacity(jobs.len());
         let mut early: Vec<Option<Outcome>> = Vec::with_capacity(jobs.len());

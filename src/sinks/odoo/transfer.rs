@@ -42,15 +42,24 @@ impl OdooSink {
                 }
             })
             .collect();
-        if let Err(e) = self.find_or_create(jobs, &plans, &mut outcomes, progress).await {
-            return fill(outcomes, e);
-        }
-        for _round in 0..6 {
+        let created = match self.find_or_create(jobs, &plans, &mut outcomes, progress).await {
+            Ok(created) => created,
+            Err(e) => return fill(outcomes, e),
+        };
+        for round in 0..6 {
             let active: Vec<usize> = (0..jobs.len()).filter(|i| outcomes[*i].is_none()).collect();
             if active.is_empty() {
                 break;
             }
             let ids: Vec<i64> = active.iter().map(|i| jobs[*i].entry.refs[PICKING]).collect();
+            // Pickings this call has just created are drafts: `create` answered, so reading
+            // their state would only cost Odoo a call. Any other picking is read first.
+            if round == 0 && active.iter().all(|i| created.contains(i)) {
+                if let Err(e) = self.client.method("stock.picking", "action_confirm", &ids, None).await {
+                    return fill(outcomes, e.outcome());
+                }
+                continue;
+            }
             let rows = match self.client.read("stock.picking", &ids, &["state", "move_ids"]).await {
                 Ok(rows) => rows,
                 Err(e) => return fill(outcomes, e.outcome()),
@@ -96,18 +105,20 @@ impl OdooSink {
         )
     }
 
+    /// Finds each job's picking by origin or creates it; the indices of the jobs whose picking
+    /// was created by this call.
     pub(super) async fn find_or_create(
         &self,
         jobs: &mut [Job],
         plans: &[Option<TransferPlan>],
         outcomes: &mut [Option<Outcome>],
         progress: &Progress,
-    ) -> Result<(), Outcome> {
+    ) -> Result<Vec<usize>, Outcome> {
         let need: Vec<usize> = (0..jobs.len())
             .filter(|i| outcomes[*i].is_none() && !jobs[*i].entry.refs.contains_key(PICKING))
             .collect();
         if need.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let origins: Vec<&str> = need
             .iter()
@@ -162,7 +173,8 @@ impl OdooSink {
         progress
             .save(&touched)
             .await
-            .map_err(|e| Outcome::retry(format!("cannot save progress: {e}")))
+            .map_err(|e| Outcome::retry(format!("cannot save progress: {e}")))?;
+        Ok(to_create)
     }
 
     /// Marks reserved moves picked and validates the pickings in one call each.
@@ -220,15 +232,20 @@ impl OdooSink {
             .client
             .method("stock.picking", "button_validate", &ready, None)
             .await?;
-        if answer != Value::Bool(true) {
-            for (i, job) in jobs.iter().enumerate() {
-                if outcomes[i].is_none() && ready.contains(&job.entry.refs[PICKING]) {
-                    outcomes[i] = Some(Outcome::reject(format!(
+        // `True` is Odoo 17's answer when every picking given is done (anything short of that
+        // answers with a wizard), so there is nothing left to read back.
+        let validated = answer == Value::Bool(true);
+        for (i, job) in jobs.iter().enumerate() {
+            if outcomes[i].is_none() && ready.contains(&job.entry.refs[PICKING]) {
+                outcomes[i] = Some(if validated {
+                    Outcome::Delivered
+                } else {
+                    Outcome::reject(format!(
                         "validating picking {} opened a wizard: {}",
                         job.entry.refs[PICKING],
                         answer.get("res_model").and_then(Value::as_str).unwrap_or("unknown")
-                    )));
-                }
+                    ))
+                });
             }
         }
         Ok(())
