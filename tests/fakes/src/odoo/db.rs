@@ -4,32 +4,35 @@
 //! a copy — one call, one transaction, as in Odoo. Records are public so that tests can inspect
 //! them through `FakeOdoo::inspect`; they are changed only through the model code.
 
-use std::collections::BTreeMap;
+use imbl::OrdMap;
 
 /// Seconds since the Unix epoch, UTC: the resolution Odoo shows on the wire.
 pub type Timestamp = i64;
 
-/// A table: rows by id, and the next id its sequence will hand out.
+/// A table: rows by id, and the next id its sequence will hand out. The rows are a persistent
+/// map (shared structure): every state-changing call keeps a copy of the whole database to roll
+/// back to, and with a plain `BTreeMap` that copy cost grew with everything the fake had ever
+/// stored, so a benchmark drain measured the fake's copying rather than the edge.
 #[derive(Debug, Clone)]
-pub struct Table<T> {
-    pub rows: BTreeMap<i64, T>,
+pub struct Table<T: Clone> {
+    pub rows: OrdMap<i64, T>,
     pub next_id: i64,
 }
 
-impl<T> Default for Table<T> {
+impl<T: Clone> Default for Table<T> {
     fn default() -> Self {
         Self {
-            rows: BTreeMap::new(),
+            rows: OrdMap::new(),
             next_id: 1,
         }
     }
 }
 
-impl<T> Table<T> {
+impl<T: Clone> Table<T> {
     /// A table whose sequence starts at `next_id` (so seeded ids can match the transcripts).
     pub fn starting_at(next_id: i64) -> Self {
         Self {
-            rows: BTreeMap::new(),
+            rows: OrdMap::new(),
             next_id,
         }
     }
@@ -67,11 +70,39 @@ impl<T> Table<T> {
     pub fn values(&self) -> impl Iterator<Item = &T> {
         self.rows.values()
     }
+
+    /// Keeps only the rows `keep` accepts.
+    pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        let doomed: Vec<i64> = self
+            .rows
+            .iter()
+            .filter(|(_, row)| !keep(row))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in doomed {
+            self.rows.remove(&id);
+        }
+    }
+
+    /// Changes every row `pick` accepts with `change`.
+    pub fn update_where(&mut self, mut pick: impl FnMut(&T) -> bool, mut change: impl FnMut(&mut T)) {
+        let ids: Vec<i64> = self
+            .rows
+            .iter()
+            .filter(|(_, row)| pick(row))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(row) = self.rows.get_mut(&id) {
+                change(row);
+            }
+        }
+    }
 }
 
 /// Indexing is for ids the model code has just looked up or checked: a missing one is a bug of
 /// the fake, not of the caller, hence the panic.
-impl<T> std::ops::Index<&i64> for Table<T> {
+impl<T: Clone> std::ops::Index<&i64> for Table<T> {
     type Output = T;
 
     fn index(&self, id: &i64) -> &T {

@@ -158,7 +158,7 @@ pub fn unlink(env: &mut Env<'_>, model: &str, ids: &[i64]) -> Result<(), OdooErr
         "stock.return.picking" => {
             for id in ids {
                 env.db.return_wizards.rows.remove(id);
-                env.db.return_lines.rows.retain(|_, l| l.wizard_id != *id);
+                env.db.return_lines.retain(|l| l.wizard_id != *id);
             }
             Ok(())
         }
@@ -171,7 +171,7 @@ pub fn unlink(env: &mut Env<'_>, model: &str, ids: &[i64]) -> Result<(), OdooErr
         "stock.backorder.confirmation" => {
             for id in ids {
                 env.db.backorder_wizards.rows.remove(id);
-                env.db.backorder_lines.rows.retain(|_, l| l.wizard_id != *id);
+                env.db.backorder_lines.retain(|l| l.wizard_id != *id);
             }
             Ok(())
         }
@@ -526,16 +526,10 @@ fn write_picking(env: &mut Env<'_>, id: i64, vals: &Map<String, Value>) -> Resul
                 mv.location_dest_id = dest;
             }
             mv.write_date = now;
-            for line in env
-                .db
-                .move_lines
-                .rows
-                .values_mut()
-                .filter(|l| l.move_id == Some(move_id))
-            {
-                if let Some(dest) = new_dest {
-                    line.location_dest_id = dest;
-                }
+            if let Some(dest) = new_dest {
+                env.db
+                    .move_lines
+                    .update_where(|l| l.move_id == Some(move_id), |line| line.location_dest_id = dest);
             }
         }
     }
@@ -967,10 +961,13 @@ fn create_backorder(db: &mut Database, picking_id: i64) -> Result<Option<i64>, O
             mv.picked = false;
             mv.write_date = now;
         }
-        for line in db.move_lines.rows.values_mut().filter(|l| l.move_id == Some(*m)) {
-            line.picking_id = Some(backorder);
-            line.picked = false;
-        }
+        db.move_lines.update_where(
+            |l| l.move_id == Some(*m),
+            |line| {
+                line.picking_id = Some(backorder);
+                line.picked = false;
+            },
+        );
     }
     refresh_picking_state(db, picking_id);
     refresh_picking_state(db, backorder);
@@ -1145,9 +1142,10 @@ fn write_move(env: &mut Env<'_>, id: i64, vals: &Map<String, Value>) -> Result<(
     let dest_changed = new.location_dest_id != mv.location_dest_id;
     env.db.moves.rows.insert(id, new.clone());
     if dest_changed {
-        for line in env.db.move_lines.rows.values_mut().filter(|l| l.move_id == Some(id)) {
-            line.location_dest_id = new.location_dest_id;
-        }
+        let dest = new.location_dest_id;
+        env.db
+            .move_lines
+            .update_where(|l| l.move_id == Some(id), |line| line.location_dest_id = dest);
     }
     if let Some(q) = float(m, vals, "quantity")? {
         set_move_quantity(env.db, id, q);
@@ -1355,9 +1353,8 @@ fn set_move_picked(db: &mut Database, move_id: i64, picked: bool) {
         m.picked = picked;
         m.write_date = now;
     }
-    for line in db.move_lines.rows.values_mut().filter(|l| l.move_id == Some(move_id)) {
-        line.picked = picked;
-    }
+    db.move_lines
+        .update_where(|l| l.move_id == Some(move_id), |line| line.picked = picked);
 }
 
 /// `_action_confirm` then reservation ("at confirmation").
@@ -1459,15 +1456,16 @@ fn origin_lots(db: &Database, mv: &Move) -> Vec<(i64, f64)> {
 }
 
 fn remove_lines(db: &mut Database, move_id: i64) {
-    db.move_lines.rows.retain(|_, l| l.move_id != Some(move_id));
+    db.move_lines.retain(|l| l.move_id != Some(move_id));
 }
 
 fn remove_move(db: &mut Database, move_id: i64) {
     remove_lines(db, move_id);
     db.moves.rows.remove(&move_id);
-    for other in db.moves.rows.values_mut() {
-        other.move_orig_ids.retain(|m| *m != move_id);
-    }
+    db.moves.update_where(
+        |other| other.move_orig_ids.contains(&move_id),
+        |other| other.move_orig_ids.retain(|m| *m != move_id),
+    );
 }
 
 /// `_action_cancel`: a done move cannot be cancelled (so a done picking cannot be cancelled or
@@ -1812,7 +1810,7 @@ fn write_return_wizard(env: &mut Env<'_>, id: i64, vals: &Map<String, Value>) ->
                     vals.insert("wizard_id".into(), json!(id));
                     create_return_line(env, &vals)?;
                 }
-                Command::Clear => env.db.return_lines.rows.retain(|_, l| l.wizard_id != id),
+                Command::Clear => env.db.return_lines.retain(|l| l.wizard_id != id),
                 Command::Link(_) | Command::Set(_) => {}
             }
         }
