@@ -530,13 +530,9 @@ async fn sleep_until(at: Option<Instant>) {
 mod tests {
     //! Interleavings the running dispatcher cannot be made to hit on demand, stepped by hand.
 
+    use super::super::tests::{admin, bare_receipt, temp_ingest};
     use super::*;
-    use crate::config::SinkConfig;
-    use crate::domain::*;
-    use crate::ingest::{Ingest, Write};
-    use crate::sinks::{SinkKind, SinkName};
-    use crate::store::StoreOptions;
-    use crate::tokens::Caller;
+    use crate::ingest::Write;
 
     /// The steps below never call the sink.
     struct Unused;
@@ -557,39 +553,14 @@ mod tests {
     /// the schedule until the next restart.
     #[tokio::test]
     async fn a_dead_letter_replayed_before_its_rejection_is_accounted_stays_scheduled() {
-        let dir = tempfile::tempdir().unwrap();
-        let site = SiteId::parse("s").unwrap();
-        let options = StoreOptions {
-            cache_capacity_bytes: 8 << 20,
-            site: Some(site.clone()),
-        };
-        let store = Store::open(dir.path(), &options).unwrap();
-        let sinks = vec![SinkConfig {
-            name: SinkName::parse("test").unwrap(),
-            kind: SinkKind::Nats,
-            odoo: None,
-            refund: None,
-        }];
-        let ingest = Ingest::new(store.clone(), site, Policy::default(), sinks);
+        let (_dir, ingest) = temp_ingest();
+        let store = ingest.store().clone();
         let write = Write {
-            caller: Caller {
-                token: TokenId::parse("t").unwrap(),
-                station: StationId::parse("dock-1").unwrap(),
-                role: Role::Admin,
-            },
+            caller: admin(),
             idempotency_key: "k1".into(),
             fingerprint: "f1".into(),
             case: None,
-            command: Command::Receive(ReceiveParcel {
-                label: Barcode::parse("L").unwrap(),
-                weight: None,
-                scale: None,
-                rma: None,
-                lines: vec![],
-                expected: None,
-                expectations_known: false,
-                received_at_ms: 0,
-            }),
+            command: bare_receipt(),
         };
         ingest.execute(write).await.unwrap();
 

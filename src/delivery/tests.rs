@@ -101,7 +101,8 @@ async fn rig(work: Duration) -> Rig {
     .await
 }
 
-async fn rig_with(sink: Scripted) -> Rig {
+/// An ingest path over a temp store whose one sink, `test`, wants every event.
+pub(super) fn temp_ingest() -> (tempfile::TempDir, Ingest) {
     let dir = tempfile::tempdir().unwrap();
     let site = SiteId::parse("s").unwrap();
     let store = Store::open(
@@ -118,21 +119,42 @@ async fn rig_with(sink: Scripted) -> Rig {
         odoo: None,
         refund: None,
     }];
-    let ingest = Ingest::new(store.clone(), site, Policy::default(), sinks);
+    (dir, Ingest::new(store, site, Policy::default(), sinks))
+}
+
+pub(super) fn admin() -> Caller {
+    Caller {
+        token: TokenId::parse("t").unwrap(),
+        station: StationId::parse("dock-1").unwrap(),
+        role: Role::Admin,
+    }
+}
+
+/// A parcel without RMA or lines: the smallest receipt.
+pub(super) fn bare_receipt() -> Command {
+    Command::Receive(ReceiveParcel {
+        label: Barcode::parse("L").unwrap(),
+        weight: None,
+        scale: None,
+        rma: None,
+        lines: vec![],
+        expected: None,
+        expectations_known: false,
+        received_at_ms: 0,
+    })
+}
+
+async fn rig_with(sink: Scripted) -> Rig {
+    let (dir, ingest) = temp_ingest();
     let options = DispatcherOptions {
         concurrency: 4,
         ..DispatcherOptions::default()
     };
-    let (handle, _task) = spawn("test".into(), sink.clone(), store, options);
-    let caller = Caller {
-        token: TokenId::parse("t").unwrap(),
-        station: StationId::parse("dock-1").unwrap(),
-        role: Role::Admin,
-    };
+    let (handle, _task) = spawn("test".into(), sink.clone(), ingest.store().clone(), options);
     Rig {
         _dir: dir,
         ingest,
-        caller,
+        caller: admin(),
         sink,
         handle,
         n: 0,
@@ -164,17 +186,7 @@ impl Rig {
     }
 
     async fn receive(&mut self) -> (CaseId, u64) {
-        let command = Command::Receive(ReceiveParcel {
-            label: Barcode::parse("L").unwrap(),
-            weight: None,
-            scale: None,
-            rma: None,
-            lines: vec![],
-            expected: None,
-            expectations_known: false,
-            received_at_ms: 0,
-        });
-        self.write(None, command).await
+        self.write(None, bare_receipt()).await
     }
 
     async fn inspect(&mut self, case: CaseId) -> u64 {

@@ -305,7 +305,8 @@ impl Store {
         let path = run.archive_dir.join(&name);
         write_archive(&path, &doomed, first, last, run.now_ms)?;
         // 3. The prune, with the watermark, in one transaction.
-        let idempotency = self.idempotency_keys_for(&seqs.iter().copied().collect())?;
+        let seqs: HashSet<u64> = seqs.iter().copied().collect();
+        let idempotency = self.idempotency_keys_where(|record| seqs.contains(&record.seq))?;
         let watermark = archived_up_to(meta)?.max(last);
         self.prune(meta, &doomed, &idempotency, watermark)?;
         self.durable_blocking()?;
@@ -357,8 +358,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Keys of the idempotency records naming one of `seqs`.
-    fn idempotency_keys_for(&self, seqs: &HashSet<u64>) -> Result<Vec<Vec<u8>>, StoreError> {
+    /// Keys of the idempotency records `pick` accepts.
+    fn idempotency_keys_where(&self, pick: impl Fn(&IdempotencyRecord) -> bool) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut out = Vec::new();
         for item in self.inner.idempotency.iter() {
             let (key, bytes) = item?;
@@ -366,7 +367,7 @@ impl Store {
                 tree: "idempotency",
                 source,
             })?;
-            if seqs.contains(&record.seq) {
+            if pick(&record) {
                 out.push(key.to_vec());
             }
         }
@@ -423,17 +424,7 @@ impl Store {
 
     /// Removes idempotency records created before `cutoff_ms`; returns how many.
     fn prune_old_idempotency(&self, cutoff_ms: u64) -> Result<u64, StoreError> {
-        let mut old = Vec::new();
-        for item in self.inner.idempotency.iter() {
-            let (key, bytes) = item?;
-            let record: IdempotencyRecord = decode(&bytes).map_err(|source| StoreError::Decode {
-                tree: "idempotency",
-                source,
-            })?;
-            if record.created_at_ms < cutoff_ms {
-                old.push(key.to_vec());
-            }
-        }
+        let old = self.idempotency_keys_where(|record| record.created_at_ms < cutoff_ms)?;
         for chunk in old.chunks(IDEMPOTENCY_BATCH) {
             let _gate = self.inner.gate_shared();
             self.inner

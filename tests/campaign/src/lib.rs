@@ -157,15 +157,45 @@ fn add_returns(odoo: &FakeOdoo, partner: i64, products: &[i64], rng: &mut StdRng
     out
 }
 
-async fn outbox(base: &str, token: &str) -> anyhow::Result<Value> {
-    Ok(reqwest::Client::new()
-        .get(format!("{base}/v1/outbox"))
+/// One workload task per station against the edge at `base`; with `resend_only` they only
+/// re-send the requests whose answers were never read.
+fn spawn_stations(
+    stations: &[Shared<Station>],
+    ledger: &Shared<Ledger>,
+    pool: &Shared<VecDeque<Expected>>,
+    base: &str,
+    resend_only: bool,
+    think: Duration,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    stations
+        .iter()
+        .map(|s| {
+            tokio::spawn(workload::run_station(
+                s.clone(),
+                ledger.clone(),
+                pool.clone(),
+                base.to_owned(),
+                resend_only,
+                think,
+            ))
+        })
+        .collect()
+}
+
+/// GETs `url` as the holder of `token` and reads the JSON answer; any non-2xx is an error.
+async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<Value> {
+    Ok(client
+        .get(url)
         .bearer_auth(token)
         .send()
         .await?
         .error_for_status()?
         .json()
         .await?)
+}
+
+async fn outbox(base: &str, token: &str) -> anyhow::Result<Value> {
+    get_json(&reqwest::Client::new(), &format!("{base}/v1/outbox"), token).await
 }
 
 /// Lets every sink drain; dead letters must be injected refusals (they are replayed, as an
@@ -182,14 +212,7 @@ async fn drain(base: &str, token: &str, violations: &mut Vec<String>) -> anyhow:
         let moving = sinks
             .iter()
             .any(|s| s["pending"].as_u64().unwrap_or(0) > 0 || s["in_flight"].as_u64().unwrap_or(0) > 0);
-        let letters: Value = client
-            .get(format!("{base}/v1/dead-letters"))
-            .bearer_auth(token)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let letters = get_json(&client, &format!("{base}/v1/dead-letters"), token).await?;
         let mut replayable = 0;
         for letter in letters.as_array().cloned().unwrap_or_default() {
             let id = letter["id"].as_str().unwrap_or_default().to_owned();
@@ -271,19 +294,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Summary> {
         faults::arm(&mut rng, &odoo, &refund, &mut summary.faults);
         let addr = edge.start().await?;
         let base = format!("http://{addr}");
-        let tasks: Vec<_> = stations
-            .iter()
-            .map(|s| {
-                tokio::spawn(workload::run_station(
-                    s.clone(),
-                    ledger.clone(),
-                    pool.clone(),
-                    base.clone(),
-                    false,
-                    options.think,
-                ))
-            })
-            .collect();
+        let tasks = spawn_stations(&stations, &ledger, &pool, &base, false, options.think);
         let run_for = Duration::from_millis(rng.gen_range(150..1_500));
         if rng.gen_bool(0.1) {
             tokio::time::sleep(run_for / 2).await;
@@ -323,19 +334,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Summary> {
     let addr = edge.start().await?;
     let base = format!("http://{addr}");
     for _ in 0..20 {
-        let tasks: Vec<_> = stations
-            .iter()
-            .map(|s| {
-                tokio::spawn(workload::run_station(
-                    s.clone(),
-                    ledger.clone(),
-                    pool.clone(),
-                    base.clone(),
-                    true,
-                    options.think,
-                ))
-            })
-            .collect();
+        let tasks = spawn_stations(&stations, &ledger, &pool, &base, true, options.think);
         for task in tasks {
             let _ = task.await;
         }

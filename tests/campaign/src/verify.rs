@@ -27,14 +27,7 @@ pub async fn events(base: &str, token: &str) -> anyhow::Result<Vec<Value>> {
     let mut out = Vec::new();
     let mut after = 0u64;
     loop {
-        let page: Value = client
-            .get(format!("{base}/v1/events?after={after}&limit=1000"))
-            .bearer_auth(token)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let page = crate::get_json(&client, &format!("{base}/v1/events?after={after}&limit=1000"), token).await?;
         let events = page["events"].as_array().cloned().unwrap_or_default();
         if events.is_empty() {
             return Ok(out);
