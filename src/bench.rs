@@ -192,16 +192,10 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<Report> {
 
     let ingest = median_ingest(&per_run);
     let limit = median_limit(&per_run);
-    let ratios = per_run.iter().map(|r| {
-        let (ours, limit) = (r.ingest.last(), r.limit.last());
-        match (ours, limit) {
-            (Some(o), Some(l)) if l.events_per_s > 0.0 => o.events_per_s / l.events_per_s,
-            _ => 0.0,
-        }
-    });
+    let top_level = STATION_COUNTS.len() - 1;
     Ok(Report {
         limit_events_per_s: limit.last().map_or(0.0, |l| l.events_per_s),
-        limit_ratio: median(ratios),
+        limit_ratio: ratio_to_limit(&per_run, top_level),
         ingest,
         limit,
         footprint: Footprint {
@@ -228,6 +222,18 @@ pub fn median(values: impl IntoIterator<Item = f64>) -> f64 {
         n if n % 2 == 1 => values[n / 2],
         n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
     }
+}
+
+/// Ours / limit at concurrency level `level`: the median of each run's ratio (the two ran side
+/// by side within a run).
+fn ratio_to_limit(runs: &[RunFigures], level: usize) -> f64 {
+    median(
+        runs.iter()
+            .filter_map(|r| match (r.ingest.get(level), r.limit.get(level)) {
+                (Some(o), Some(l)) if l.events_per_s > 0.0 => Some(o.events_per_s / l.events_per_s),
+                _ => None,
+            }),
+    )
 }
 
 /// Per concurrency level, the median of each ingest figure over the runs.
@@ -279,14 +285,7 @@ impl Report {
                     .map(|f| f.events_per_s)
             };
             let (low, high) = (rates().fold(f64::INFINITY, f64::min), rates().fold(0.0, f64::max));
-            let ratio = median(
-                self.per_run
-                    .iter()
-                    .filter_map(|r| match (r.ingest.get(n), r.limit.get(n)) {
-                        (Some(o), Some(l)) if l.events_per_s > 0.0 => Some(o.events_per_s / l.events_per_s),
-                        _ => None,
-                    }),
-            );
+            let ratio = ratio_to_limit(&self.per_run, n);
             out.push_str(&format!(
                 "{:>8} {:>10.0} {:>15} {:>8.2} {:>8.2} {:>8.2} {:>12.3} {:>10.0} {:>9.2}\n",
                 i.stations,
