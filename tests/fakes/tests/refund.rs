@@ -26,7 +26,7 @@ async fn post_at(
 ) -> reqwest::Result<reqwest::Response> {
     let raw = serde_json::to_vec(body).expect("json");
     reqwest::Client::builder()
-        .timeout(Duration::from_millis(500))
+        .timeout(Duration::from_secs(3))
         .build()
         .expect("client")
         .post(url)
@@ -131,7 +131,7 @@ async fn a_lost_answer_after_the_refund_is_recorded_makes_the_retry_a_409() {
 #[tokio::test]
 async fn a_late_answer_times_out_although_the_refund_was_recorded() {
     let receiver = FakeRefund::start(FakeRefundOptions::default()).await;
-    receiver.inject(RefundFault::next(RefundFaultKind::Delay(Duration::from_secs(2))));
+    receiver.inject(RefundFault::next(RefundFaultKind::Delay(Duration::from_secs(10))));
     let err = post(&receiver.refunds_url(), KEY, "k5", &refund("c5", 5))
         .await
         .expect_err("timeout");
