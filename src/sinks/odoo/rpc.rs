@@ -229,22 +229,13 @@ impl OdooClient {
         records(value)
     }
 
-    /// Creates records from a list of values in one call; ids in the same order.
+    /// Creates records from a list of values in one call; one id per value, in the same order.
     pub async fn create(&self, model: &'static str, values: Vec<Value>) -> Result<Vec<i64>, OdooError> {
+        let count = values.len();
         let value = self
             .call(Call::new(model, "create").arg("vals_list", Value::Array(values)))
             .await?;
-        match value {
-            Value::Array(ids) => ids
-                .iter()
-                .map(|v| v.as_i64().ok_or_else(|| shape("create", &value_text(v))))
-                .collect(),
-            Value::Number(n) => n
-                .as_i64()
-                .map(|id| vec![id])
-                .ok_or_else(|| shape("create", &n.to_string())),
-            other => Err(shape("create", &value_text(&other))),
-        }
+        created_ids(model, value, count)
     }
 
     /// Creates a wizard record (no values: Odoo computes them from `context`, which must be the
@@ -443,6 +434,26 @@ fn records(value: Value) -> Result<Vec<Map<String, Value>>, OdooError> {
     }
 }
 
+/// The ids a `create` of `count` records answered. Any other number is a protocol error: the
+/// callers pair ids with their requests by position.
+fn created_ids(model: &str, value: Value, count: usize) -> Result<Vec<i64>, OdooError> {
+    let ids: Vec<i64> = match value {
+        Value::Array(ids) => ids
+            .iter()
+            .map(|v| v.as_i64().ok_or_else(|| shape("create", &value_text(v))))
+            .collect::<Result<_, _>>()?,
+        Value::Number(n) => vec![n.as_i64().ok_or_else(|| shape("create", &n.to_string()))?],
+        other => return Err(shape("create", &value_text(&other))),
+    };
+    if ids.len() != count {
+        return Err(OdooError::Protocol(format!(
+            "create on {model}: {} ids for {count} records",
+            ids.len()
+        )));
+    }
+    Ok(ids)
+}
+
 fn shape(what: &str, found: &str) -> OdooError {
     OdooError::Protocol(format!("{what}: {found}"))
 }
@@ -527,6 +538,23 @@ mod tests {
         ) {
             Outcome::Reject { reason } => assert!(reason.contains("lacks a right") && reason.contains("Model Data")),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_create_answers_one_id_per_record_or_is_a_protocol_error() {
+        assert_eq!(created_ids("stock.scrap", json!([7, 8]), 2).unwrap(), [7, 8]);
+        assert_eq!(created_ids("stock.scrap", json!(7), 1).unwrap(), [7]);
+        for (answer, count) in [
+            (json!([7]), 2),
+            (json!(7), 2),
+            (json!([]), 1),
+            (json!([7, "x"]), 2),
+            (json!(true), 1),
+        ] {
+            let err = created_ids("stock.scrap", answer.clone(), count).unwrap_err();
+            assert!(matches!(err, OdooError::Protocol(_)), "{answer} for {count}: {err}");
+            assert!(matches!(err.outcome(), Outcome::Retry { .. }), "{answer}");
         }
     }
 

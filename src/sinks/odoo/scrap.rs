@@ -62,15 +62,15 @@ impl OdooSink {
                 }
             }
         }
-        for (i, job) in jobs.iter_mut().enumerate() {
-            if outcomes[i].is_none() {
-                outcomes[i] = Some(match states[i].as_deref() {
-                    Some("done") => Outcome::Delivered,
-                    _ => self.validate_scrap(job, progress).await,
-                });
-            }
+        let mut delivered = Vec::with_capacity(jobs.len());
+        for ((job, outcome), state) in jobs.iter_mut().zip(outcomes).zip(states) {
+            delivered.push(match (outcome, state.as_deref()) {
+                (Some(outcome), _) => outcome,
+                (None, Some("done")) => Outcome::Delivered,
+                (None, _) => self.validate_scrap(job, progress).await,
+            });
         }
-        fill(outcomes, Outcome::retry("the scrap was not validated; will look again"))
+        delivered
     }
 
     /// Gives every job without a scrap id the scrap found by its origin, or one created for it
@@ -142,13 +142,6 @@ impl OdooSink {
                 .create("stock.scrap", values)
                 .await
                 .map_err(|e| e.outcome())?;
-            if ids.len() != to_create.len() {
-                return Err(Outcome::retry(format!(
-                    "Odoo created {} scraps for {} requests",
-                    ids.len(),
-                    to_create.len()
-                )));
-            }
             for (&i, id) in to_create.iter().zip(ids) {
                 jobs[i].entry.refs.insert(SCRAP.into(), id);
                 states[i] = Some("draft".to_owned());

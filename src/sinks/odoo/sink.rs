@@ -65,17 +65,14 @@ impl OdooSink {
     pub(super) async fn deliver_one(&self, job: &mut Job, progress: &Progress) -> Outcome {
         match job.event.event.clone() {
             CaseEvent::ParcelReceived { rma: Some(rma), .. } => self.receive_rma(job, progress, rma.as_str()).await,
+            CaseEvent::ItemDisposed {
+                disposition: Disposition::Scrap,
+                ..
+            } => {
+                let mut outcomes = self.scraps(std::slice::from_mut(job), progress).await;
+                outcomes.pop().unwrap_or_else(|| Outcome::retry("no outcome"))
+            }
             CaseEvent::ParcelReceived { .. } | CaseEvent::ItemDisposed { .. } => {
-                if matches!(
-                    job.event.event,
-                    CaseEvent::ItemDisposed {
-                        disposition: Disposition::Scrap,
-                        ..
-                    }
-                ) {
-                    let mut outcomes = self.scraps(std::slice::from_mut(job), progress).await;
-                    return outcomes.pop().unwrap_or_else(|| Outcome::retry("no outcome"));
-                }
                 let plan = match self.plan(job).await {
                     Ok(plan) => plan,
                     Err(outcome) => return outcome,

@@ -155,13 +155,6 @@ impl OdooSink {
                 .create("stock.picking", values)
                 .await
                 .map_err(|e| e.outcome())?;
-            if ids.len() != to_create.len() {
-                return Err(Outcome::retry(format!(
-                    "Odoo created {} pickings for {} requests",
-                    ids.len(),
-                    to_create.len()
-                )));
-            }
             for (i, id) in to_create.iter().zip(ids) {
                 jobs[*i].entry.refs.insert(PICKING.into(), id);
             }
