@@ -244,11 +244,7 @@ struct Summary {
 
 impl Summary {
     fn of(runs: &[Figures]) -> Summary {
-        let median = |f: &dyn Fn(&Figures) -> f64| {
-            let mut v: Vec<f64> = runs.iter().map(f).collect();
-            v.sort_by(f64::total_cmp);
-            v.get(v.len() / 2).copied().unwrap_or(0.0)
-        };
+        let median = |f: &dyn Fn(&Figures) -> f64| returns_edge::bench::median(runs.iter().map(f));
         Summary {
             events_per_s: median(&|f| f.events_per_s),
             p50_ms: median(&|f| f.p50_ms),
