@@ -107,51 +107,97 @@ struct Dispatcher<S> {
 }
 
 /// The in-memory schedule. The store is the truth; this is rebuilt from it at will.
+///
+/// An entry is eligible (in `ready`) when it is the oldest pending entry of its case and, if it
+/// has an order key, the oldest pending entry of that key; and neither its case nor its key is
+/// blocked by a dead letter, nor its case in flight.
 #[derive(Default)]
 struct Queue {
-    /// Pending entries by sequence number.
-    entries: HashMap<u64, OutboxEntry>,
-    /// Each case's pending sequence numbers, oldest first. Only the front is ever eligible.
+    /// Pending entries by sequence number, with their order key.
+    entries: HashMap<u64, (OutboxEntry, Option<String>)>,
+    /// Each case's pending sequence numbers, oldest first.
     by_case: HashMap<CaseId, VecDeque<u64>>,
-    /// Eligible case heads by due time (Unix ms) then sequence. The due time of a key always
-    /// equals its entry's `next_attempt_at_ms`, so a head is removed by its exact key.
+    /// Each order key's pending sequence numbers, oldest first.
+    by_key: HashMap<String, VecDeque<u64>>,
+    /// Eligible entries by due time (Unix ms) then sequence. The due time of a key always
+    /// equals its entry's `next_attempt_at_ms`, so an entry is removed by its exact key.
     ready: BTreeSet<(u64, u64)>,
     in_flight: HashSet<CaseId>,
     /// Cases with a dead letter: their later entries wait for the operator.
     blocked: HashSet<CaseId>,
+    /// Order keys with a dead letter: their later entries (of any case) wait too.
+    blocked_keys: HashSet<String>,
     loaded_up_to: u64,
 }
 
 impl Queue {
-    fn add(&mut self, entry: OutboxEntry) {
-        let (seq, case) = (entry.seq, entry.case_id);
-        let queue = self.by_case.entry(case).or_default();
-        queue.push_back(seq);
-        let is_head = queue.len() == 1;
-        if is_head && !self.blocked.contains(&case) && !self.in_flight.contains(&case) {
-            self.ready.insert((entry.next_attempt_at_ms, seq));
+    fn add(&mut self, entry: OutboxEntry, key: Option<String>) {
+        let seq = entry.seq;
+        self.by_case.entry(entry.case_id).or_default().push_back(seq);
+        if let Some(key) = &key {
+            self.by_key.entry(key.clone()).or_default().push_back(seq);
         }
-        self.entries.insert(seq, entry);
+        self.entries.insert(seq, (entry, key));
+        self.make_ready_if_eligible(seq);
     }
 
-    /// Removes the finished head of `case` and makes the next entry (if any) eligible.
-    fn pop_head(&mut self, case: CaseId, seq: u64) {
-        self.entries.remove(&seq);
-        let Some(queue) = self.by_case.get_mut(&case) else {
-            return;
+    fn eligible(&self, seq: u64) -> bool {
+        let Some((entry, key)) = self.entries.get(&seq) else {
+            return false;
         };
-        if queue.front() == Some(&seq) {
-            queue.pop_front();
+        let case = entry.case_id;
+        let case_head = self.by_case.get(&case).and_then(VecDeque::front) == Some(&seq);
+        let key_ok = match key {
+            None => true,
+            Some(key) => {
+                !self.blocked_keys.contains(key) && self.by_key.get(key).and_then(VecDeque::front) == Some(&seq)
+            }
+        };
+        case_head && key_ok && !self.blocked.contains(&case) && !self.in_flight.contains(&case)
+    }
+
+    fn make_ready_if_eligible(&mut self, seq: u64) {
+        if self.eligible(seq) {
+            let due = self.entries.get(&seq).map_or(0, |(e, _)| e.next_attempt_at_ms);
+            self.ready.insert((due, seq));
         }
-        match queue.front() {
-            Some(next) if !self.blocked.contains(&case) => {
-                let due = self.entries.get(next).map_or(0, |e| e.next_attempt_at_ms);
-                self.ready.insert((due, *next));
+    }
+
+    /// Removes the finished entry from its case and key and makes their next entries eligible.
+    /// A rejected entry first blocks its case and key (`blocked`), so nothing behind it starts.
+    fn pop_head(&mut self, case: CaseId, seq: u64) {
+        let key = self.entries.remove(&seq).and_then(|(_, key)| key);
+        let mut next = Vec::new();
+        if let Some(queue) = self.by_case.get_mut(&case) {
+            queue.retain(|s| *s != seq);
+            match queue.front() {
+                Some(head) => next.push(*head),
+                None => {
+                    self.by_case.remove(&case);
+                }
             }
-            Some(_) => {}
-            None => {
-                self.by_case.remove(&case);
+        }
+        if let Some(key) = key {
+            if let Some(queue) = self.by_key.get_mut(&key) {
+                queue.retain(|s| *s != seq);
+                match queue.front() {
+                    Some(head) => next.push(*head),
+                    None => {
+                        self.by_key.remove(&key);
+                    }
+                }
             }
+        }
+        for head in next {
+            self.make_ready_if_eligible(head);
+        }
+    }
+
+    /// Blocks the case and the order key of a dead-lettered entry.
+    fn block(&mut self, case: CaseId, seq: u64) {
+        self.blocked.insert(case);
+        if let Some(key) = self.entries.get(&seq).and_then(|(_, key)| key.clone()) {
+            self.blocked_keys.insert(key);
         }
     }
 
@@ -159,7 +205,7 @@ impl Queue {
         let heads: Vec<(u64, u64)> = self.ready.iter().copied().collect();
         self.ready.clear();
         for (_, seq) in heads {
-            if let Some(entry) = self.entries.get_mut(&seq) {
+            if let Some((entry, _)) = self.entries.get_mut(&seq) {
                 entry.next_attempt_at_ms = now_ms;
             }
             self.ready.insert((now_ms, seq));
@@ -266,6 +312,9 @@ impl<S: Sink> Dispatcher<S> {
         };
         for (_, letter) in self.store.dead_letters(Some(&self.name))? {
             self.queue.blocked.insert(letter.entry.case_id);
+            if let Some(key) = self.order_key(letter.entry.seq) {
+                self.queue.blocked_keys.insert(key);
+            }
         }
         let up_to = self.store.durable_seq();
         self.load_new(up_to)
@@ -277,11 +326,29 @@ impl<S: Sink> Dispatcher<S> {
         }
         for entry in self.store.pending(&self.name, self.queue.loaded_up_to, up_to)? {
             if !self.queue.entries.contains_key(&entry.seq) {
-                self.queue.add(entry);
+                let key = self.order_key(entry.seq);
+                self.queue.add(entry, key);
             }
         }
         self.queue.loaded_up_to = up_to;
         Ok(())
+    }
+
+    /// The sink's order key for the event at `seq` (`None` for sinks without cross-case order).
+    /// An event that cannot be read gets no key here; loading its job fails the same way and
+    /// keeps it out of the way, so it cannot overtake anything either.
+    fn order_key(&self, seq: u64) -> Option<String> {
+        if !S::ORDERED {
+            return None;
+        }
+        match self.store.event(seq) {
+            Ok(Some(event)) => self.sink.order_key(&event),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(sink = %self.name, seq, error = %e, "Cannot read the event of an outbox entry.");
+                None
+            }
+        }
     }
 
     /// Starts deliveries for every due head while permits last, batching where the sink allows.
@@ -326,7 +393,7 @@ impl<S: Sink> Dispatcher<S> {
         let mut batch: Vec<Job> = Vec::new();
         let mut key: Option<Option<String>> = None;
         for &(due_at, seq) in due {
-            let Some(entry) = self.queue.entries.get(&seq).cloned() else {
+            let Some(entry) = self.queue.entries.get(&seq).map(|(e, _)| e.clone()) else {
                 continue;
             };
             let job = match self.load_job(entry) {
@@ -337,7 +404,7 @@ impl<S: Sink> Dispatcher<S> {
                     let later = self.clock.now_ms() + 5_000;
                     self.queue.ready.remove(&(due_at, seq));
                     self.queue.ready.insert((later, seq));
-                    if let Some(entry) = self.queue.entries.get_mut(&seq) {
+                    if let Some((entry, _)) = self.queue.entries.get_mut(&seq) {
                         entry.next_attempt_at_ms = later;
                     }
                     continue;
@@ -384,7 +451,7 @@ impl<S: Sink> Dispatcher<S> {
             && matches!(self.store.dead_letter_record(&self.name, seq), Ok(None));
         let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {
-            Outcome::Delivered => {
+            Outcome::Delivered | Outcome::Settled { .. } => {
                 status.delivered += 1;
                 self.queue.pop_head(case, seq);
             }
@@ -392,15 +459,23 @@ impl<S: Sink> Dispatcher<S> {
                 status.rejected += 1;
                 status.last_error = Some(reason);
                 if !letter_gone {
-                    self.queue.blocked.insert(case);
+                    self.queue.block(case, seq);
                     self.queue.pop_head(case, seq);
                 }
             }
             Outcome::Retry { reason, scope, .. } => {
                 status.retried += 1;
                 status.last_error = Some(reason.clone());
-                self.queue.ready.insert((entry.next_attempt_at_ms, seq));
-                self.queue.entries.insert(seq, entry);
+                match self.queue.entries.get_mut(&seq) {
+                    Some((pending, _)) => {
+                        *pending = entry;
+                        self.queue.make_ready_if_eligible(seq);
+                    }
+                    None => {
+                        let key = self.order_key(seq);
+                        self.queue.add(entry, key);
+                    }
+                }
                 if scope == RetryScope::Sink && status.paused.is_none() {
                     tracing::warn!(sink = %self.name, reason = %reason, "Sink paused; probing until it works again.");
                     status.paused = Some((reason, self.clock.now_ms()));
@@ -462,6 +537,10 @@ async fn run_batch<S: Sink>(
         let now = clock.now_ms();
         let persisted = match &outcome {
             Outcome::Delivered => store.settle_delivered(&name, &entry, now),
+            Outcome::Settled { note } => {
+                tracing::info!(sink = %name, seq = entry.seq, note = %note, "Settled without a remote effect.");
+                store.settle_delivered_noted(&name, &entry, now, Some(note))
+            }
             Outcome::Reject { reason } => {
                 tracing::warn!(sink = %name, seq = entry.seq, reason = %reason, "Delivery rejected; dead-lettered.");
                 store.dead_letter(&name, &entry, reason, now)

@@ -7,6 +7,11 @@
 //! - **Per case in order**: only the oldest pending entry of a case is ever eligible, so a
 //!   disposition never overtakes its receipt. Different cases run concurrently. A case with a
 //!   dead letter is blocked until an operator replays or discards it.
+//! - **Per order key in order, across cases**: a sink may give entries an order key
+//!   ([`Sink::order_key`]; the Odoo sink: the RMA of a receipt). Entries with the same key are
+//!   delivered one at a time in sequence order, and a dead letter blocks the later ones of its key
+//!   as it blocks its case. The ordering is derived from what the store holds (sequence numbers,
+//!   dead letters), so it survives restarts and is the same in every process.
 //! - **Only durable events are forwarded**: the dispatcher watches the store's durable sequence
 //!   number and never loads an entry a crash could still take back. That watch is also the
 //!   wake-up: a new event is picked up as soon as its group commit finishes, without polling.
@@ -31,8 +36,8 @@ mod tests;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::domain::Case;
-use crate::store::{EventRecord, OutboxEntry, Store, StoreError};
+use crate::domain::{Case, CaseId};
+use crate::store::{DeliveryState, EventRecord, OutboxEntry, Store, StoreError};
 
 pub use dispatcher::{spawn, DispatcherOptions, SinkHandle, SinkStatus};
 
@@ -41,6 +46,9 @@ pub use dispatcher::{spawn, DispatcherOptions, SinkHandle, SinkStatus};
 pub enum Outcome {
     /// The effect exists at the sink (made now or found from an earlier attempt).
     Delivered,
+    /// No remote effect is needed for this event (for example a restock of units that are
+    /// already where restock puts them). Settled as delivered, with the note in its record.
+    Settled { note: String },
     /// Not now; try again. Transient errors always end here, never in `Reject`.
     Retry {
         reason: String,
@@ -89,7 +97,8 @@ pub struct Job {
     pub case: Option<Case>,
 }
 
-/// Saves delivery progress (step and refs) durably before the next remote call.
+/// Saves delivery progress (step and refs) durably before the next remote call, and reads what
+/// this sink recorded when it delivered an earlier event of the same case.
 #[derive(Debug, Clone)]
 pub struct Progress {
     store: Store,
@@ -109,6 +118,19 @@ impl Progress {
         }
         self.store.durable().await
     }
+
+    /// The entry of the case's receipt (its first event) as this sink settled it, with the refs
+    /// the sink recorded; `None` while it is not delivered (or was never meant for this sink).
+    pub fn delivered_receipt(&self, case: CaseId) -> Result<Option<OutboxEntry>, StoreError> {
+        let Some(receipt) = self.store.case_events(case)?.into_iter().next() else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .delivery_status(&self.sink, receipt.seq)?
+            .filter(|status| status.state == DeliveryState::Delivered)
+            .map(|status| status.entry))
+    }
 }
 
 /// A delivery target. One dispatcher drives each sink; `deliver` may run concurrently for
@@ -116,6 +138,16 @@ impl Progress {
 pub trait Sink: Send + Sync + 'static {
     /// Jobs with equal keys may be delivered together in one `deliver` call (`None`: alone).
     fn batch_key(&self, _job: &Job) -> Option<String> {
+        None
+    }
+
+    /// Whether [`Sink::order_key`] is used: the dispatcher then reads each pending entry's event
+    /// when it schedules it, which sinks without cross-case order do not pay for.
+    const ORDERED: bool = false;
+
+    /// Entries whose events have equal keys are delivered one at a time, oldest first, even
+    /// across cases; a dead-lettered one holds back the later ones (`None`: only case order).
+    fn order_key(&self, _event: &EventRecord) -> Option<String> {
         None
     }
 

@@ -64,12 +64,24 @@ impl Store {
 
     /// Moves a pending entry to `settled` as delivered.
     pub fn settle_delivered(&self, sink: &str, entry: &OutboxEntry, at_ms: u64) -> Result<(), StoreError> {
+        self.settle_delivered_noted(sink, entry, at_ms, None)
+    }
+
+    /// As [`Store::settle_delivered`], keeping a note in the delivery record (for example why
+    /// the sink needed no remote effect for this event).
+    pub fn settle_delivered_noted(
+        &self,
+        sink: &str,
+        entry: &OutboxEntry,
+        at_ms: u64,
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
         let mut entry = entry.clone();
         entry.state = DeliveryState::Delivered;
         let record = SettledRecord {
             entry,
             settled_at_ms: at_ms,
-            note: None,
+            note: note.map(str::to_owned),
         };
         self.move_entry(
             &self.inner.outbox,

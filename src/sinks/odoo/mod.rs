@@ -3,7 +3,8 @@
 //! Files: `config.rs` (settings, secret), `rpc.rs` (client over JSON-RPC or JSON-2, error
 //! classification), `mapping.rs` (locations, picking types and products resolved by name and
 //! cached), `sink.rs` (the sink type, routing, planning), and one file per step machine:
-//! `rma.rs`, `transfer.rs`, `scrap.rs`; and `sync.rs`, which reads the open returns for the RMA
+//! `rma.rs`, `transfer.rs`, `scrap.rs`; `landed.rs` (where a receipt put its units, for the
+//! case's dispositions); and `sync.rs`, which reads the open returns for the RMA
 //! cache (read only, no outbox). The approach is DESIGN.md §6: every record we create
 //! carries `RE/<site>/<event id>` in `origin`; every step reads before it writes; the step reached
 //! and the ids learnt are persisted in the outbox entry before the next call.
@@ -23,6 +24,7 @@ macro_rules! odoo {
 }
 
 pub mod config;
+mod landed;
 mod mapping;
 mod rma;
 pub mod rpc;

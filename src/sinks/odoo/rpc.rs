@@ -356,10 +356,7 @@ impl OdooClient {
                 retry_after,
             });
         }
-        parsed
-            .get("result")
-            .cloned()
-            .ok_or_else(|| shape("jsonrpc", &excerpt(&text)))
+        jsonrpc_result(parsed).ok_or_else(|| shape("jsonrpc", &excerpt(&text)))
     }
 
     async fn call_json2(&self, call: Call) -> Result<Value, OdooError> {
@@ -406,6 +403,22 @@ impl OdooClient {
         } else {
             OdooError::Transport(root_cause(&e))
         }
+    }
+}
+
+/// The `result` of a JSON-RPC answer without `error`. A method that returns `None` in Python
+/// comes back from Odoo 17 with **no `result` key at all** (transcript 22,
+/// `stock.quant.action_apply_inventory`): that is success with `null`, and retrying it as a
+/// protocol error would repeat an effect that already happened. Only an answer that is not a
+/// JSON-RPC response object at all is a shape error.
+fn jsonrpc_result(parsed: Value) -> Option<Value> {
+    let Value::Object(mut answer) = parsed else {
+        return None;
+    };
+    match answer.remove("result") {
+        Some(result) => Some(result),
+        None if answer.contains_key("jsonrpc") || answer.contains_key("id") => Some(Value::Null),
+        None => None,
     }
 }
 
@@ -492,6 +505,17 @@ mod tests {
             status: None,
         }
         .outcome()
+    }
+
+    #[test]
+    fn an_answer_without_result_is_a_null_result_not_a_protocol_error() {
+        // Transcript 22: `action_apply_inventory` returns None and the answer has no `result`.
+        let none = serde_json::json!({"jsonrpc": "2.0", "id": 7});
+        assert_eq!(jsonrpc_result(none), Some(Value::Null));
+        let value = serde_json::json!({"jsonrpc": "2.0", "id": 7, "result": false});
+        assert_eq!(jsonrpc_result(value), Some(Value::Bool(false)));
+        assert_eq!(jsonrpc_result(serde_json::json!(["not", "json-rpc"])), None);
+        assert_eq!(jsonrpc_result(serde_json::json!({"html": "proxy page"})), None);
     }
 
     #[test]

@@ -125,15 +125,45 @@ impl OdooSink {
                     continue;
                 }
             };
-            let from = if case.rma.is_some() {
-                mapping.returns
-            } else {
-                mapping.quarantine
+            // From where the case's receipt put the units, like any disposition (`landed.rs`).
+            let landed = match self.landed(case, product, progress).await {
+                Ok(landed) => landed,
+                Err(outcome) => {
+                    outcomes[i] = Some(outcome);
+                    continue;
+                }
             };
-            values.push(json!({
+            let from = landed
+                .as_ref()
+                .and_then(|l| l.source(product.id))
+                .unwrap_or(if case.rma.is_some() {
+                    mapping.returns
+                } else {
+                    mapping.quarantine
+                });
+            let mut scrap = json!({
                 "product_id": product.id, "product_uom_id": product.uom, "scrap_qty": qty,
                 "location_id": from, "scrap_location_id": mapping.scrap, "origin": origin,
-            }));
+            });
+            let brought = landed.as_ref().map(|l| l.lots_of(product.id)).unwrap_or_default();
+            if !brought.is_empty() {
+                // A scrap names one lot: serial-tracked units are scrapped one per disposition.
+                let lots = match self.choose_lots(case, *line, product, *qty, from, brought).await {
+                    Ok(lots) if lots.len() == 1 => lots,
+                    Ok(_) => {
+                        outcomes[i] = Some(Outcome::reject(format!(
+                            "a stock.scrap names one serial; dispose of the {qty} serial-tracked units of line {line} one at a time"
+                        )));
+                        continue;
+                    }
+                    Err(outcome) => {
+                        outcomes[i] = Some(outcome);
+                        continue;
+                    }
+                };
+                scrap["lot_id"] = json!(lots[0]);
+            }
+            values.push(scrap);
             to_create.push(i);
         }
         if !to_create.is_empty() {

@@ -5,15 +5,17 @@
 //!
 //! Every id learnt is saved in the entry's `refs` and made durable before the next call.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use serde_json::{json, Value};
 
 use super::config::OdooConfig;
-use super::mapping::{self, Product, Products, Resolved};
+use super::landed::Landed;
+use super::mapping::{self, many2one, Product, Products, Resolved};
 use super::rpc::OdooClient;
-use super::transfer::TransferPlan;
+use super::transfer::{ids, TransferLine, TransferPlan};
+use super::PICKING;
 use crate::delivery::{Job, Outcome, Progress, Sink};
 use crate::domain::{Case, CaseEvent, Disposition, LineNo, SiteId};
+use crate::store::EventRecord;
 
 /// Forwards receipts and dispositions to one Odoo database.
 #[derive(Debug)]
@@ -23,8 +25,6 @@ pub struct OdooSink {
     pub(super) client: OdooClient,
     pub(super) mapping: tokio::sync::Mutex<Option<Resolved>>,
     pub(super) products: Products,
-    /// Receipts for one RMA touch the same picking (and its backorder): one at a time.
-    pub(super) rma_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl OdooSink {
@@ -37,7 +37,6 @@ impl OdooSink {
             client,
             mapping: tokio::sync::Mutex::new(None),
             products: Products::default(),
-            rma_locks: Mutex::new(HashMap::new()),
         })
     }
 
@@ -73,7 +72,7 @@ impl OdooSink {
                 outcomes.pop().unwrap_or_else(|| Outcome::retry("no outcome"))
             }
             CaseEvent::ParcelReceived { .. } | CaseEvent::ItemDisposed { .. } => {
-                let plan = match self.plan(job).await {
+                let plan = match self.plan(job, progress).await {
                     Ok(plan) => plan,
                     Err(outcome) => return outcome,
                 };
@@ -87,8 +86,9 @@ impl OdooSink {
         }
     }
 
-    /// Turns a receipt without RMA or a disposition into the transfer to make.
-    pub(super) async fn plan(&self, job: &Job) -> Result<TransferPlan, Outcome> {
+    /// Turns a receipt without RMA or a disposition into the transfer to make; `Err` is the
+    /// entry's outcome when there is no transfer to make (a refusal, or nothing to move).
+    pub(super) async fn plan(&self, job: &Job, progress: &Progress) -> Result<TransferPlan, Outcome> {
         let mapping = self.mapping().await?;
         let case = job
             .case
@@ -99,7 +99,11 @@ impl OdooSink {
             CaseEvent::ParcelReceived { .. } => {
                 let mut lines = Vec::new();
                 for line in &case.lines {
-                    lines.push((self.product_of(case, line.number).await?, line.received));
+                    lines.push(TransferLine {
+                        product: self.product_of(case, line.number).await?,
+                        qty: line.received,
+                        lots: Vec::new(),
+                    });
                 }
                 Ok(TransferPlan {
                     origin,
@@ -118,22 +122,180 @@ impl OdooSink {
                         disposition.as_str()
                     ))
                 })?;
-                let from = if case.rma.is_some() {
-                    mapping.returns
-                } else {
-                    mapping.quarantine
-                };
                 let product = self.product_of(case, *line).await?;
+                let landed = self.landed(case, product, progress).await?;
+                let from = landed
+                    .as_ref()
+                    .and_then(|l| l.source(product.id))
+                    .unwrap_or(if case.rma.is_some() {
+                        mapping.returns
+                    } else {
+                        mapping.quarantine
+                    });
+                if from == to {
+                    return Err(Outcome::Settled {
+                        note: format!(
+                            "no transfer: the receipt put the units in location {from}, which is where `{}` puts them",
+                            disposition.as_str()
+                        ),
+                    });
+                }
+                // Lots are chosen once, before the picking exists; afterwards Odoo holds them.
+                let lots = match (&landed, job.entry.refs.contains_key(PICKING)) {
+                    (Some(landed), false) if !landed.lots_of(product.id).is_empty() => {
+                        self.choose_lots(case, *line, product, *qty, from, landed.lots_of(product.id))
+                            .await?
+                    }
+                    _ => Vec::new(),
+                };
                 Ok(TransferPlan {
                     origin,
                     picking_type: mapping.internal_type,
                     from,
                     to,
-                    lines: vec![(product, *qty)],
+                    lines: vec![TransferLine {
+                        product,
+                        qty: *qty,
+                        lots,
+                    }],
                 })
             }
             other => Err(Outcome::reject(format!("{} makes no transfer", other.kind().as_str()))),
         }
+    }
+
+    /// Where the case's receipt put its units of `product`: as the receipt recorded it, else as
+    /// Odoo shows the done lines of the picking it delivered to; `None` when neither is known (a
+    /// receipt delivered by an older version and since archived).
+    pub(super) async fn landed(
+        &self,
+        case: &Case,
+        product: Product,
+        progress: &Progress,
+    ) -> Result<Option<Landed>, Outcome> {
+        let receipt = progress
+            .delivered_receipt(case.id)
+            .map_err(|e| Outcome::retry(format!("cannot read the case's receipt delivery: {e}")))?;
+        let Some(receipt) = receipt else { return Ok(None) };
+        if let Some(landed) = Landed::from_refs(&receipt.refs).filter(|l| l.source(product.id).is_some()) {
+            return Ok(Some(landed));
+        }
+        let Some(picking) = receipt.refs.get(PICKING) else {
+            return Ok(None);
+        };
+        let moves = self
+            .client
+            .search_read(
+                "stock.move",
+                json!([
+                    ["picking_id", "=", picking],
+                    ["product_id", "=", product.id],
+                    ["state", "=", "done"]
+                ]),
+                &["move_line_ids"],
+            )
+            .await
+            .map_err(|e| e.outcome())?;
+        let line_ids: Vec<i64> = moves.iter().flat_map(|m| ids(m.get("move_line_ids"))).collect();
+        if line_ids.is_empty() {
+            return Ok(None);
+        }
+        let lines = self
+            .client
+            .read(
+                "stock.move.line",
+                &line_ids,
+                &["product_id", "location_dest_id", "lot_id", "quantity"],
+            )
+            .await
+            .map_err(|e| e.outcome())?;
+        let landed = Landed::from_move_lines(&lines);
+        Ok(landed.source(product.id).is_some().then_some(landed))
+    }
+
+    /// The serials (lots) a disposition of `qty` units moves: the line's own serial first, then
+    /// the others the parcel brought, as long as they are still where the receipt put them.
+    /// Fewer than `qty` left is a dead letter naming them, never a swap for another unit.
+    pub(super) async fn choose_lots(
+        &self,
+        case: &Case,
+        line: LineNo,
+        product: Product,
+        qty: u32,
+        from: i64,
+        brought: &[(i64, i64)],
+    ) -> Result<Vec<i64>, Outcome> {
+        let mut candidates: Vec<i64> = Vec::new();
+        let serials = case.line(line).into_iter().flat_map(|l| {
+            l.serial
+                .iter()
+                .chain(l.inspections.iter().rev().filter_map(|i| i.serial.as_ref()))
+                .map(|s| s.as_str().to_owned())
+                .collect::<Vec<_>>()
+        });
+        for serial in serials {
+            let found = self
+                .client
+                .search_read(
+                    "stock.lot",
+                    json!([["name", "=", serial], ["product_id", "=", product.id]]),
+                    &["id"],
+                )
+                .await
+                .map_err(|e| e.outcome())?;
+            candidates.extend(found.iter().filter_map(|r| r.get("id").and_then(Value::as_i64)));
+        }
+        for (lot, location) in brought {
+            if *location == from && !candidates.contains(lot) {
+                candidates.push(*lot);
+            }
+        }
+        let quants = self
+            .client
+            .search_read(
+                "stock.quant",
+                json!([
+                    ["lot_id", "in", candidates],
+                    ["location_id", "=", from],
+                    ["quantity", ">", 0]
+                ]),
+                &["lot_id", "quantity", "reserved_quantity"],
+            )
+            .await
+            .map_err(|e| e.outcome())?;
+        let free: Vec<i64> = quants
+            .iter()
+            .filter(|q| {
+                let quantity = q.get("quantity").and_then(Value::as_f64).unwrap_or(0.0);
+                let reserved = q.get("reserved_quantity").and_then(Value::as_f64).unwrap_or(0.0);
+                quantity - reserved >= 1.0 - 1e-9
+            })
+            .filter_map(|q| q.get("lot_id").and_then(many2one))
+            .collect();
+        let chosen: Vec<i64> = candidates
+            .iter()
+            .copied()
+            .filter(|lot| free.contains(lot))
+            .take(qty as usize)
+            .collect();
+        if chosen.len() < qty as usize {
+            let names = self
+                .client
+                .read("stock.lot", &candidates, &["name"])
+                .await
+                .map(|rows| {
+                    rows.iter()
+                        .filter_map(|r| r.get("name").and_then(Value::as_str).map(str::to_owned))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            return Err(Outcome::reject(format!(
+                "location {from} holds {} of the {qty} serial(s) this parcel brought ({names}) free to move;                  they were moved or reserved since the receipt. Put them back (or correct the serial on the case),                  then replay this entry",
+                chosen.len()
+            )));
+        }
+        Ok(chosen)
     }
 
     /// The Odoo product of a case line: by SKU (`default_code`), by barcode, or the configured
@@ -192,6 +354,18 @@ const TRANSFER: &str = "transfer";
 const SCRAPS: &str = "scrap";
 
 impl Sink for OdooSink {
+    const ORDERED: bool = true;
+
+    /// Receipts of one RMA book on the same return picking and its backorders: one at a time,
+    /// in the order the parcels were received (issue 12: a later parcel validated first leaves
+    /// the earlier one's units on a backorder).
+    fn order_key(&self, event: &EventRecord) -> Option<String> {
+        match &event.event {
+            CaseEvent::ParcelReceived { rma: Some(rma), .. } => Some(format!("rma:{rma}")),
+            _ => None,
+        }
+    }
+
     fn batch_key(&self, job: &Job) -> Option<String> {
         // Unexpected parcels and dispositions are pickings we create: they batch together.
         // Scraps batch with scraps (found and created together, validated one by one). RMA
@@ -221,7 +395,7 @@ impl Sink for OdooSink {
         let mut plans = Vec::with_capacity(jobs.len());
         let mut early: Vec<Option<Outcome>> = Vec::with_capacity(jobs.len());
         for job in jobs.iter() {
-            match self.plan(job).await {
+            match self.plan(job, progress).await {
                 Ok(plan) => {
                     plans.push(Some(plan));
                     early.push(None);
