@@ -308,7 +308,23 @@ impl Config {
         }
         config.validate()?;
         config.policy.rules = crate::policy_file::load(config.policy.file.as_deref())?;
+        config.validate_against_policy()?;
         Ok(config)
+    }
+
+    /// What needs the loaded policy: each Odoo sink has a location for every disposition the
+    /// policy lets a station give, so none is found missing one dead letter at a time.
+    fn validate_against_policy(&self) -> Result<(), ConfigError> {
+        for (i, sink) in self.sinks.iter().enumerate() {
+            if let Some(odoo) = &sink.odoo {
+                odoo.check_dispositions(&self.policy.rules)
+                    .map_err(|(key, message)| ConfigError::Invalid {
+                        key: format!("sinks[{i}].odoo.{key}"),
+                        message,
+                    })?;
+            }
+        }
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -591,6 +607,75 @@ mod tests {
         let second = format!("[[sinks]]\nname = \"odoo2\"\nkind = \"odoo\"\n{ODOO}");
         let err = load_text(&format!("{base}rma_cache = true\n{second}rma_cache = true\n")).unwrap_err();
         assert!(err.to_string().contains("sinks[1].odoo.rma_cache"), "{err}");
+    }
+
+    #[test]
+    fn a_site_dispositions_table_keeps_the_defaults_it_does_not_name() {
+        let text = format!(
+            "site = \"s\"\n[[sinks]]\nname = \"odoo\"\nkind = \"odoo\"\n{ODOO}[sinks.odoo.dispositions]\nrefurbish = \"WH/Repair\"\n"
+        );
+        let config = load_text(&text).unwrap();
+        let map = &config.sinks[0].odoo.as_ref().unwrap().dispositions;
+        let name = |d| map.get(&d).map(ToString::to_string);
+        assert_eq!(
+            name(crate::domain::Disposition::Refurbish).as_deref(),
+            Some("WH/Repair")
+        );
+        assert_eq!(name(crate::domain::Disposition::Restock).as_deref(), Some("WH/Stock"));
+        assert_eq!(name(crate::domain::Disposition::Recycle).as_deref(), Some("WH/Recycle"));
+    }
+
+    #[test]
+    fn an_odoo_sink_without_a_location_for_a_disposition_the_policy_gives_is_refused() {
+        let base = format!("site = \"s\"\n[[sinks]]\nname = \"odoo\"\nkind = \"odoo\"\n{ODOO}");
+        assert!(load_text(&base).is_ok());
+        let err = load_text(&format!("{base}[sinks.odoo.dispositions]\nrecycle = \"\"\n")).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("sinks[0].odoo.dispositions.recycle") && text.contains("grade F"),
+            "{text}"
+        );
+        // A policy file that suggests another disposition is named as the reason.
+        let dir = tempfile::tempdir().unwrap();
+        let policy = dir.path().join("policy.toml");
+        let donate_f = crate::policy_file::DEFAULT_POLICY_TOML.replace(
+            "[grades.F]\ndisposition = \"recycle\"",
+            "[grades.F]\ndisposition = \"donate\"",
+        );
+        assert_ne!(donate_f, crate::policy_file::DEFAULT_POLICY_TOML);
+        std::fs::write(&policy, donate_f).unwrap();
+        let text = format!(
+            "{}[sinks.odoo.dispositions]\ndonate = \"\"\n",
+            base.replacen("\n", &format!("\n[policy]\nfile = \"{}\"\n", policy.display()), 1)
+        );
+        let err = load_text(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("sinks[0].odoo.dispositions.donate") && err.contains("grade F"),
+            "{err}"
+        );
+    }
+
+    /// The commented `[[sinks]]` example at the end of the shipped file, uncommented.
+    fn shipped_odoo_example() -> String {
+        let start = DEFAULT_TOML
+            .find("# [[sinks]]")
+            .expect("the shipped file has a sink example");
+        let mut out = String::from("site = \"s\"\n");
+        for line in DEFAULT_TOML[start..].lines() {
+            out.push_str(line.strip_prefix("# ").unwrap_or(line));
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn the_shipped_odoo_example_loads_with_the_default_dispositions() {
+        let text = shipped_odoo_example();
+        let config = load_text(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let odoo = config.sinks[0].odoo.as_ref().unwrap();
+        let defaults: crate::sinks::odoo::OdooConfig = toml::from_str("url = \"http://x\"\ndatabase = \"d\"").unwrap();
+        assert_eq!(odoo.dispositions, defaults.dispositions);
+        assert!(text.contains("[sinks.odoo.dispositions]\nrestock"), "{text}");
     }
 
     #[test]

@@ -49,6 +49,46 @@ fn check_config_names_the_bad_key_and_its_line() {
 }
 
 #[test]
+fn check_config_refuses_an_odoo_sink_without_a_location_for_a_disposition_the_policy_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/returns-edge.toml")).unwrap();
+    let sink = "\n[[sinks]]\nname = \"odoo\"\nkind = \"odoo\"\n[sinks.odoo]\nurl = \"https://erp.example.com\"\n\
+                database = \"production\"\nlogin = \"returns-edge\"\nsecret_env = \"ODOO_SECRET\"\n";
+    let file = dir.path().join("site.toml");
+
+    // The shipped defaults, the embedded policy and an Odoo sink with the default map agree.
+    std::fs::write(&file, format!("{shipped}{sink}")).unwrap();
+    let out = bin(dir.path()).arg("check-config").arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A site table naming one disposition keeps the others' defaults.
+    std::fs::write(
+        &file,
+        format!("{shipped}{sink}[sinks.odoo.dispositions]\nrefurbish = \"WH/Repair\"\n"),
+    )
+    .unwrap();
+    let out = bin(dir.path()).arg("check-config").arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Grade F's suggestion mapped to nothing: refused, naming the key and what to add.
+    std::fs::write(
+        &file,
+        format!("{shipped}{sink}[sinks.odoo.dispositions]\nrecycle = \"\"\n"),
+    )
+    .unwrap();
+    let out = bin(dir.path()).arg("check-config").arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("sinks[0].odoo.dispositions.recycle")
+            && stderr.contains("grade F")
+            && stderr.contains("recycle = \"WH/Recycle\""),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn token_create_prints_the_token_last_and_list_never_shows_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -1,12 +1,17 @@
 //! Settings of an Odoo sink (`[sinks.odoo]` under a `[[sinks]]` entry of kind `odoo`), and the
 //! secret holder that keeps the password or API key out of logs and Debug output.
+//!
+//! The disposition map is the one table merged with its defaults rather than replaced by the
+//! site's: a site that renames one location must not lose the others without noticing. Whether it
+//! covers every disposition the site's policy lets a station give is checked against the policy
+//! ([`OdooConfig::check_dispositions`]), so `check-config` refuses a map that would dead-letter.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
-use crate::domain::Disposition;
+use crate::domain::{Disposition, Policy};
 
 /// How to reach and map one Odoo database.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -36,7 +41,9 @@ pub struct OdooConfig {
     #[serde(default)]
     pub picking_types: PickingTypes,
     /// Destination of each disposition's internal transfer. `scrap` uses `stock.scrap` instead.
-    #[serde(default = "defaults::dispositions")]
+    /// The site's `[sinks.odoo.dispositions]` is laid over the defaults key by key; `""` removes a
+    /// default (and `check_dispositions` then refuses it while the policy can produce it).
+    #[serde(default = "defaults::dispositions", deserialize_with = "dispositions_over_defaults")]
     pub dispositions: BTreeMap<Disposition, OdooRef>,
     /// Field of `stock.picking` holding the RMA / return reference a parcel names.
     #[serde(default = "defaults::rma_field")]
@@ -182,16 +189,42 @@ mod defaults {
         60
     }
 
+    /// A target for every disposition but `scrap` (a `stock.scrap`, not a transfer): the API
+    /// accepts any disposition, so a missing one would only show up as a dead letter.
+    ///
+    /// Liquidation, donation and recycling go to internal locations, not to a partner or virtual
+    /// location: the units stay on hand and valued until someone sells them to the liquidator,
+    /// ships them to the charity or hands them to the recycler (a delivery or scrap made in Odoo,
+    /// with the buyer, the paperwork and the accounting entry that step needs). Moving them out of
+    /// stock here would write them off before that step, with nobody to say to whom.
     pub fn dispositions() -> BTreeMap<Disposition, OdooRef> {
-        let stock = || OdooRef::Name("WH/Stock".into());
+        let name = |n: &str| OdooRef::Name(n.into());
         BTreeMap::from([
-            (Disposition::Restock, stock()),
-            (Disposition::OpenBox, stock()),
-            (Disposition::Refurbish, OdooRef::Name("WH/Refurbish".into())),
-            (Disposition::Quarantine, OdooRef::Name("WH/Quarantine".into())),
-            (Disposition::ReturnToVendor, OdooRef::Name("Partners/Vendors".into())),
+            (Disposition::Restock, name("WH/Stock")),
+            (Disposition::OpenBox, name("WH/Stock")),
+            (Disposition::Refurbish, name("WH/Refurbish")),
+            (Disposition::ReturnToVendor, name("Partners/Vendors")),
+            (Disposition::Liquidate, name("WH/Liquidation")),
+            (Disposition::Donate, name("WH/Donations")),
+            (Disposition::Recycle, name("WH/Recycle")),
+            (Disposition::Quarantine, name("WH/Quarantine")),
         ])
     }
+}
+
+/// The site's `[sinks.odoo.dispositions]` over the defaults: a table naming only `refurbish`
+/// keeps `restock`'s default instead of dropping it. An empty name removes the default, since
+/// TOML has no null.
+fn dispositions_over_defaults<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<Disposition, OdooRef>, D::Error> {
+    let given = BTreeMap::<Disposition, OdooRef>::deserialize(d)?;
+    let mut merged = defaults::dispositions();
+    for (disposition, target) in given {
+        match target {
+            OdooRef::Name(name) if name.trim().is_empty() => merged.remove(&disposition),
+            target => merged.insert(disposition, target),
+        };
+    }
+    Ok(merged)
 }
 
 /// An Odoo field name: it goes into domains and field lists as is.
@@ -256,6 +289,133 @@ impl OdooConfig {
                 ));
             }
         }
+        if let Some(target) = self.dispositions.get(&Disposition::Scrap) {
+            return Err((
+                "dispositions.scrap".into(),
+                format!(
+                    "`scrap` makes a stock.scrap into locations.scrap, not a transfer, so `{target}` \
+                     would never be used; remove the key (set sinks.odoo.locations.scrap instead)"
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// Every disposition `policy` lets a station give has a target. The HTTP API accepts any
+    /// disposition (the policy only suggests one per grade and reserves some to supervisors), so
+    /// that is every one but `scrap`; the policy is asked only to say why it matters.
+    pub fn check_dispositions(&self, policy: &Policy) -> Result<(), (String, String)> {
+        for disposition in Disposition::ALL {
+            if *disposition == Disposition::Scrap || self.dispositions.contains_key(disposition) {
+                continue;
+            }
+            let example = defaults::dispositions()
+                .get(disposition)
+                .map_or_else(|| "a location".to_owned(), |t| format!("\"{t}\""));
+            return Err((
+                format!("dispositions.{disposition}"),
+                format!(
+                    "no Odoo location for `{disposition}`, which {}; every such disposition would \
+                     dead-letter. Add `{disposition} = {example}` (a location's full name, barcode \
+                     or id) to [sinks.odoo.dispositions]",
+                    why_producible(policy, *disposition)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Why a station can give `disposition`, in the words of the policy.
+fn why_producible(policy: &Policy, disposition: Disposition) -> String {
+    let grades: Vec<String> = policy
+        .grades
+        .iter()
+        .filter(|rule| rule.disposition == disposition)
+        .map(|rule| rule.grade.to_string())
+        .collect();
+    if !grades.is_empty() {
+        format!("the policy suggests for grade {}", grades.join(", "))
+    } else if policy.supervisor_dispositions.contains(&disposition) {
+        "a supervisor may give (policy supervisor_dispositions)".into()
+    } else {
+        "any inspector may give".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQUIRED: &str = "url = \"http://127.0.0.1:8069\"\ndatabase = \"d\"\nlogin = \"a\"\nsecret_env = \"X\"\n";
+
+    fn parse(extra: &str) -> OdooConfig {
+        toml::from_str(&format!("{REQUIRED}{extra}")).unwrap()
+    }
+
+    fn target(config: &OdooConfig, disposition: Disposition) -> Option<String> {
+        config.dispositions.get(&disposition).map(ToString::to_string)
+    }
+
+    #[test]
+    fn every_disposition_but_scrap_has_a_default_location() {
+        let config = parse("");
+        for disposition in Disposition::ALL {
+            assert_eq!(
+                config.dispositions.contains_key(disposition),
+                *disposition != Disposition::Scrap,
+                "{disposition}"
+            );
+        }
+        assert_eq!(target(&config, Disposition::Recycle).as_deref(), Some("WH/Recycle"));
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.check_dispositions(&Policy::default()), Ok(()));
+    }
+
+    #[test]
+    fn a_dispositions_table_overrides_only_the_keys_it_names() {
+        let config = parse("[dispositions]\nrefurbish = \"WH/Repair\"\ndonate = 42\n");
+        assert_eq!(target(&config, Disposition::Refurbish).as_deref(), Some("WH/Repair"));
+        assert_eq!(target(&config, Disposition::Donate).as_deref(), Some("#42"));
+        assert_eq!(target(&config, Disposition::Restock).as_deref(), Some("WH/Stock"));
+        assert_eq!(
+            target(&config, Disposition::Liquidate).as_deref(),
+            Some("WH/Liquidation")
+        );
+        assert_eq!(config.dispositions.len(), defaults::dispositions().len());
+    }
+
+    #[test]
+    fn a_disposition_mapped_to_nothing_is_refused_saying_why_the_policy_needs_it() {
+        let policy = Policy::default();
+        let (key, message) = parse("[dispositions]\nrecycle = \"\"\n")
+            .check_dispositions(&policy)
+            .unwrap_err();
+        assert_eq!(key, "dispositions.recycle");
+        assert!(message.contains("suggests for grade F"), "{message}");
+        assert!(message.contains("recycle = \"WH/Recycle\""), "{message}");
+        let (key, message) = parse("[dispositions]\ndonate = \" \"\n")
+            .check_dispositions(&policy)
+            .unwrap_err();
+        assert_eq!(key, "dispositions.donate");
+        assert!(message.contains("supervisor"), "{message}");
+        let (_, message) = parse("[dispositions]\nquarantine = \"\"\n")
+            .check_dispositions(&policy)
+            .unwrap_err();
+        assert!(message.contains("any inspector"), "{message}");
+    }
+
+    #[test]
+    fn a_scrap_location_in_the_dispositions_table_is_refused() {
+        let (key, message) = parse("[dispositions]\nscrap = \"WH/Scrap\"\n").validate().unwrap_err();
+        assert_eq!(key, "dispositions.scrap");
+        assert!(message.contains("locations.scrap"), "{message}");
+        assert_eq!(parse("[dispositions]\nscrap = \"\"\n").validate(), Ok(()));
+    }
+
+    #[test]
+    fn an_unknown_disposition_key_is_refused_naming_the_choices() {
+        let err = toml::from_str::<OdooConfig>(&format!("{REQUIRED}[dispositions]\nburn = \"X\"\n")).unwrap_err();
+        assert!(err.to_string().contains(Disposition::EXPECTED), "{err}");
     }
 }
