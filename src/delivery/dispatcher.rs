@@ -626,6 +626,106 @@ mod tests {
         }
     }
 
+    /// Orders entries by their label across cases, like the Odoo sink orders an RMA's receipts.
+    struct ByLabel;
+
+    impl Sink for ByLabel {
+        const ORDERED: bool = true;
+
+        fn order_key(&self, event: &crate::store::EventRecord) -> Option<String> {
+            match &event.event {
+                crate::domain::CaseEvent::ParcelReceived { label, .. } => Some(label.to_string()),
+                _ => None,
+            }
+        }
+
+        async fn deliver(&self, _jobs: &mut [Job], _progress: &Progress) -> Vec<Outcome> {
+            unreachable!("these tests account outcomes by hand")
+        }
+
+        async fn probe(&self) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    fn ready_seqs<S: Sink>(dispatcher: &Dispatcher<S>) -> Vec<u64> {
+        let mut seqs: Vec<u64> = dispatcher.queue.ready.iter().map(|(_, seq)| *seq).collect();
+        seqs.sort_unstable();
+        seqs
+    }
+
+    #[tokio::test]
+    async fn entries_with_one_order_key_go_one_at_a_time_across_cases_and_a_dead_letter_holds_the_rest() {
+        let (_dir, ingest) = temp_ingest();
+        let store = ingest.store().clone();
+        for (n, label) in ["RMA-7", "RMA-7", "OTHER", "RMA-7"].into_iter().enumerate() {
+            let crate::domain::Command::Receive(mut receipt) = bare_receipt() else {
+                unreachable!()
+            };
+            receipt.label = crate::domain::Barcode::parse(label).unwrap();
+            let write = Write {
+                caller: admin(),
+                idempotency_key: format!("k{n}"),
+                fingerprint: format!("f{n}"),
+                case: None,
+                command: crate::domain::Command::Receive(receipt),
+            };
+            ingest.execute(write).await.unwrap();
+        }
+        store.durable().await.unwrap();
+        let status = Arc::new(Mutex::new(SinkStatus::default()));
+        let mut dispatcher = Dispatcher::new(
+            "test".into(),
+            ByLabel,
+            store.clone(),
+            DispatcherOptions::default(),
+            status,
+        );
+        dispatcher.reload().unwrap();
+        assert_eq!(
+            ready_seqs(&dispatcher),
+            vec![1, 3],
+            "the later RMA-7 receipts wait, OTHER does not"
+        );
+
+        // In flight, then retried: still the only RMA-7 entry that may run.
+        let first = dispatcher.take_batch(&[(0, 1)]).unwrap().remove(0).entry;
+        let retry = Completion {
+            entry: first.clone(),
+            outcome: Outcome::retry("later"),
+        };
+        dispatcher.account(retry, &mut Instant::now(), &mut 0);
+        assert_eq!(ready_seqs(&dispatcher), vec![1, 3]);
+
+        // Dead-lettered: the key stays blocked, in memory and after a reload from the store.
+        let first = dispatcher
+            .take_batch(&[(first.next_attempt_at_ms, 1)])
+            .unwrap()
+            .remove(0)
+            .entry;
+        store.dead_letter("test", &first, "refused", 0).unwrap();
+        let rejected = Completion {
+            entry: first.clone(),
+            outcome: Outcome::reject("refused"),
+        };
+        dispatcher.account(rejected, &mut Instant::now(), &mut 0);
+        assert_eq!(ready_seqs(&dispatcher), vec![3]);
+        dispatcher.reload().unwrap();
+        assert_eq!(ready_seqs(&dispatcher), vec![3], "the order survives a reload");
+
+        // Replayed: it goes first again; once delivered, the next one of its key is due.
+        assert!(store.replay_dead_letter("test", 1).unwrap());
+        dispatcher.reload().unwrap();
+        assert_eq!(ready_seqs(&dispatcher), vec![1, 3]);
+        let first = dispatcher.take_batch(&[(0, 1)]).unwrap().remove(0).entry;
+        let delivered = Completion {
+            entry: first,
+            outcome: Outcome::Delivered,
+        };
+        dispatcher.account(delivered, &mut Instant::now(), &mut 0);
+        assert_eq!(ready_seqs(&dispatcher), vec![2, 3]);
+    }
+
     /// Regression: the delivery task records the dead letter (visible at once) and only then
     /// reports back. An operator who replayed it in between, followed by a reload, saw the case
     /// in flight; the late rejection then blocked the case and dropped the replayed entry from

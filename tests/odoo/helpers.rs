@@ -168,6 +168,38 @@ impl Rig {
         (received, self.dispose(case, 1, disposition).await)
     }
 
+    /// Receives a parcel whose lines are (SKU, qty, serial).
+    pub async fn receive_serials(&mut self, rma: Option<&str>, lines: &[(&str, u32, Option<&str>)]) -> (CaseId, u64) {
+        let command = Command::Receive(ReceiveParcel {
+            label: Barcode::parse(&format!("LABEL-{}", self.n + 1)).unwrap(),
+            weight: None,
+            scale: None,
+            rma: rma.map(|r| RmaRef::parse(r).unwrap()),
+            lines: lines
+                .iter()
+                .map(|(sku, qty, serial)| NewLine {
+                    sku: Some(Sku::parse(sku).unwrap()),
+                    barcode: None,
+                    qty: Qty::new(*qty).unwrap(),
+                    serial: serial.map(|s| Serial::parse(s).unwrap()),
+                })
+                .collect(),
+            expected: None,
+            expectations_known: false,
+            received_at_ms: 0,
+        });
+        self.write(None, command).await
+    }
+
+    /// The dead letter's reason for an entry, if it is dead-lettered.
+    pub fn dead_letter_reason(&self, seq: u64) -> Option<String> {
+        self.store
+            .delivery_status("odoo", seq)
+            .unwrap()
+            .filter(|s| s.state == DeliveryState::DeadLettered)
+            .and_then(|s| s.reason)
+    }
+
     pub fn state(&self, seq: u64) -> Option<DeliveryState> {
         self.store.delivery_status("odoo", seq).unwrap().map(|s| s.state)
     }
@@ -242,6 +274,20 @@ impl Rig {
 /// Runs the return wizard on a done delivery like a user would (transcript 04) and tags the
 /// return picking with `rma` in `origin`. Returns the return picking's id.
 pub async fn make_return(odoo: &FakeOdoo, delivery_picking: i64, rma: &str, quantities: Option<&[f64]>) -> i64 {
+    let returns = odoo.ids().returns_location.unwrap();
+    make_return_to(odoo, delivery_picking, rma, quantities, Some(returns)).await
+}
+
+/// As [`make_return`], with the wizard's location written (`Some`) or left at Odoo's default
+/// (`None`: the delivery's source location, WH/Stock, as a user clicking *Return* gets it,
+/// transcript 22).
+pub async fn make_return_to(
+    odoo: &FakeOdoo,
+    delivery_picking: i64,
+    rma: &str,
+    quantities: Option<&[f64]>,
+    location: Option<i64>,
+) -> i64 {
     let context =
         json!({"active_id": delivery_picking, "active_ids": [delivery_picking], "active_model": "stock.picking"});
     let wizard = rpc(
@@ -253,15 +299,16 @@ pub async fn make_return(odoo: &FakeOdoo, delivery_picking: i64, rma: &str, quan
     )
     .await;
     let wizard = wizard.as_i64().unwrap();
-    let returns = odoo.ids().returns_location.unwrap();
-    rpc(
-        odoo,
-        "stock.return.picking",
-        "write",
-        json!([[wizard], {"location_id": returns}]),
-        json!({}),
-    )
-    .await;
+    if let Some(location) = location {
+        rpc(
+            odoo,
+            "stock.return.picking",
+            "write",
+            json!([[wizard], {"location_id": location}]),
+            json!({}),
+        )
+        .await;
+    }
     if let Some(quantities) = quantities {
         let read = rpc(
             odoo,

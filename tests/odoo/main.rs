@@ -2,6 +2,7 @@
 //! Odoo afterwards, and each is also played with a response lost after Odoo committed it.
 
 mod helpers;
+mod real_odoo;
 mod server;
 
 use std::time::Duration;
