@@ -1,7 +1,8 @@
 //! The RMA cache against the fake Odoo over loopback HTTP with a real store on disk: syncs
-//! (first, incremental, removal, the watermark's own second, full refresh), lookups by every
-//! kind of code, Odoo down (answers from the cache, with a growing age), and the HTTP routes,
-//! readiness and metrics of the real server.
+//! (first, incremental, removal, the watermark's own second, full refresh), returns received in
+//! several parcels (Odoo's backorders, which carry no `return_id`), lookups by every kind of
+//! code, Odoo down (answers from the cache, with a growing age), and the HTTP routes, readiness
+//! and metrics of the real server.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -145,8 +146,12 @@ impl Rig {
 }
 
 async fn rpc(odoo: &FakeOdoo, model: &str, method: &str, args: Value) -> Value {
+    rpc_kw(odoo, model, method, args, json!({})).await
+}
+
+async fn rpc_kw(odoo: &FakeOdoo, model: &str, method: &str, args: Value, kwargs: Value) -> Value {
     let body = json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": {"service": "object", "method": "execute_kw",
-        "args": [odoo.db(), odoo.uid(), odoo.password(), model, method, args, {}]}});
+        "args": [odoo.db(), odoo.uid(), odoo.password(), model, method, args, kwargs]}});
     let answer: Value = reqwest::Client::new()
         .post(format!("{}/jsonrpc", odoo.url()))
         .json(&body)
@@ -656,4 +661,274 @@ async fn a_cache_that_never_synced_does_not_make_the_server_unready_but_says_so(
     assert_eq!(problem["cache"]["synced_at_ms"], Value::Null);
     assert!(!server.metrics().await.contains("returns_edge_rma_cache_age_seconds "));
     server.stop().await;
+}
+
+// ---- returns received in several parcels ----
+
+/// Receives `qty` units of the first open move of `picking` the way transcript 24 does: write
+/// `quantity` and `picked`, `button_validate`, and when Odoo asks, create the backorder wizard
+/// with the action's context and `process` it with that context again. The backorder made, if any.
+async fn receive(odoo: &FakeOdoo, picking: i64, qty: f64) -> Option<i64> {
+    let moves = rpc(
+        odoo,
+        "stock.move",
+        "search_read",
+        json!([
+            [["picking_id", "=", picking], ["state", "not in", ["done", "cancel"]]],
+            ["id"]
+        ]),
+    )
+    .await;
+    let first = moves[0]["id"].as_i64().expect("an open move");
+    rpc(
+        odoo,
+        "stock.move",
+        "write",
+        json!([[first], {"quantity": qty, "picked": true}]),
+    )
+    .await;
+    let action = rpc(odoo, "stock.picking", "button_validate", json!([[picking]])).await;
+    if action != json!(true) {
+        assert_eq!(action["res_model"], "stock.backorder.confirmation", "{action}");
+        let context = json!({"context": action["context"].clone()});
+        let wizard = rpc_kw(
+            odoo,
+            "stock.backorder.confirmation",
+            "create",
+            json!([{}]),
+            context.clone(),
+        )
+        .await;
+        let wizard = wizard.as_i64().or_else(|| wizard[0].as_i64()).expect("a wizard id");
+        rpc_kw(
+            odoo,
+            "stock.backorder.confirmation",
+            "process",
+            json!([[wizard]]),
+            context,
+        )
+        .await;
+    }
+    let backorders = rpc(
+        odoo,
+        "stock.picking",
+        "search_read",
+        json!([[["backorder_id", "=", picking]], ["id"]]),
+    )
+    .await;
+    backorders
+        .as_array()
+        .and_then(|b| b.first())
+        .and_then(|b| b["id"].as_i64())
+}
+
+/// What Odoo says about a backorder after a partial receipt (transcript 24): its original is
+/// done and it points there, it inherited `origin` (the RMA here), and its `return_id` is false.
+/// A fake that copied `return_id` would let these tests pass for the wrong reason.
+async fn assert_like_odoo(odoo: &FakeOdoo, original: i64, backorder: i64, rma: &str) {
+    let read = rpc(
+        odoo,
+        "stock.picking",
+        "read",
+        json!([[original, backorder], ["state", "origin", "return_id", "backorder_id"]]),
+    )
+    .await;
+    let by_id = |id: i64| {
+        read.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let (original, backorder) = (by_id(original), by_id(backorder));
+    assert_eq!(original["state"], "done", "{original}");
+    assert_eq!(
+        backorder["return_id"],
+        json!(false),
+        "Odoo does not copy return_id: {backorder}"
+    );
+    assert_eq!(backorder["backorder_id"][0], original["id"], "{backorder}");
+    assert_eq!(backorder["origin"], rma, "{backorder}");
+}
+
+/// The cached return the RMA label finds: its picking and widget units.
+fn expected_units(rig: &Rig, rma: &str, widget: i64) -> Option<(i64, u32)> {
+    let found = rig.cache.lookup(rma).unwrap()?;
+    assert_eq!(found.matched_by, MatchedBy::Rma, "{found:?}");
+    assert_eq!(found.expected.rma.as_str(), rma);
+    let units = found
+        .expected
+        .lines
+        .iter()
+        .filter(|l| l.product_id == widget)
+        .map(|l| l.qty)
+        .sum();
+    Some((found.expected.picking_id, units))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_return_in_two_parcels_stays_expected_by_its_rma_until_the_second_arrives() {
+    let rig = rig().await;
+    let made = rig.add_return("RMA-60", ReturnSpec::default());
+    rig.cache.sync(SyncMode::Full).await.unwrap();
+    assert_eq!(expected_units(&rig, "RMA-60", rig.widget), Some((made.picking_id, 2)));
+
+    // The first parcel: 1 of 2 received, the rest goes to a backorder.
+    let backorder = receive(&rig.odoo, made.picking_id, 1.0)
+        .await
+        .expect("a partial receipt makes a backorder");
+    assert_like_odoo(&rig.odoo, made.picking_id, backorder, "RMA-60").await;
+
+    // Odoo wrote the original and made the backorder in one transaction: the incremental sync
+    // reads both at once and needs no read of the chain (one stock.picking read for the
+    // returns, one for the deliveries).
+    let pickings_read = rig.odoo.calls("stock.picking", "search_read");
+    let report = rig.incremental().await;
+    assert_eq!(
+        (report.applied.inserted, report.applied.removed, report.entries),
+        (1, 1, 1),
+        "{report:?}"
+    );
+    assert_eq!(rig.odoo.calls("stock.picking", "search_read"), pickings_read + 2);
+    assert!(!rig.cached(made.picking_id), "the done original left the cache");
+    assert_eq!(
+        expected_units(&rig, "RMA-60", rig.widget),
+        Some((backorder, 1)),
+        "the second parcel is expected, with what is left"
+    );
+    let cached = rig
+        .store
+        .rma_entry(backorder)
+        .unwrap()
+        .expect("the backorder is cached");
+    let expected = &cached.expected;
+    assert_eq!(expected.delivery.as_deref(), Some(made.delivery.picking_name.as_str()));
+    assert!(expected.delivered_at_ms.is_some());
+    assert_eq!(expected.order.as_deref(), Some(made.delivery.sale_order_name.as_str()));
+    assert_eq!(expected.customer.as_deref(), Some("Deco Addict"));
+    assert_eq!(expected.currency.as_deref(), Some("USD"));
+    assert_eq!(expected.lines[0].unit_price_minor, Some(10_000));
+    assert_eq!(expected.lines[0].unit_weight_g, Some(1250));
+    assert_eq!(
+        rig.rma_of(&made.delivery.picking_name),
+        Some(("RMA-60".into(), MatchedBy::Delivery))
+    );
+
+    // A full refresh keeps it (the backorder is open although it has no return_id) without
+    // reading it again.
+    let report = rig.cache.sync(SyncMode::Full).await.unwrap();
+    assert_eq!(
+        (report.applied, report.unchanged, report.entries),
+        (Default::default(), 1, 1),
+        "{report:?}"
+    );
+    assert_eq!(expected_units(&rig, "RMA-60", rig.widget), Some((backorder, 1)));
+
+    // The second parcel completes the return: nothing of it is expected any more.
+    assert_eq!(
+        receive(&rig.odoo, backorder, 1.0).await,
+        None,
+        "nothing left for a backorder"
+    );
+    let report = rig.incremental().await;
+    assert_eq!((report.applied.removed, report.entries), (1, 0), "{report:?}");
+    assert_eq!(rig.cache.lookup("RMA-60").unwrap(), None);
+    let check = rig.store.check(&[]).unwrap();
+    assert!(check.is_clean(), "{check}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_refresh_follows_backorders_of_backorders_to_their_return_in_one_read_per_level() {
+    let rig = rig().await;
+    let made = rig
+        .odoo
+        .add_return(
+            rig.partner,
+            &[(rig.widget, 3.0)],
+            &ReturnSpec {
+                rma: Some("RMA-70".into()),
+                return_tracking: Some(UPS.into()),
+                ..ReturnSpec::default()
+            },
+        )
+        .unwrap();
+    let other = rig.add_return("RMA-71", ReturnSpec::default());
+    rig.cache.sync(SyncMode::Full).await.unwrap();
+    let first = receive(&rig.odoo, made.picking_id, 1.0).await.expect("a backorder");
+    let other_rest = receive(&rig.odoo, other.picking_id, 1.0).await.expect("a backorder");
+    assert_like_odoo(&rig.odoo, made.picking_id, first, "RMA-70").await;
+
+    // Two backorders whose returns are done (not in the read of open pickings): one read of
+    // their parents for both, besides the latest write_date, the open pickings and deliveries.
+    let pickings_read = rig.odoo.calls("stock.picking", "search_read");
+    let report = rig.cache.sync(SyncMode::Full).await.unwrap();
+    assert_eq!(expected_units(&rig, "RMA-70", rig.widget), Some((first, 2)));
+    assert_eq!(expected_units(&rig, "RMA-71", rig.widget), Some((other_rest, 1)));
+    assert_eq!(
+        (report.applied.inserted, report.applied.removed, report.entries),
+        (2, 2, 2),
+        "{report:?}"
+    );
+    assert_eq!(rig.odoo.calls("stock.picking", "search_read"), pickings_read + 4);
+    // The return label's tracking number is on the original only (Odoo does not copy it).
+    assert_eq!(rig.rma_of(UPS), Some(("RMA-70".into(), MatchedBy::Tracking)));
+
+    // The second parcel: a backorder of the backorder, still found by the RMA label.
+    let second = receive(&rig.odoo, first, 1.0)
+        .await
+        .expect("a backorder of the backorder");
+    assert_like_odoo(&rig.odoo, first, second, "RMA-70").await;
+    let report = rig.cache.sync(SyncMode::Full).await.unwrap();
+    assert_eq!((report.applied.inserted, report.applied.removed), (1, 1), "{report:?}");
+    assert_eq!(expected_units(&rig, "RMA-70", rig.widget), Some((second, 1)));
+    assert_eq!(rig.rma_of(UPS), Some(("RMA-70".into(), MatchedBy::Tracking)));
+    let cached = rig.store.rma_entry(second).unwrap().unwrap();
+    assert_eq!(
+        cached.expected.delivery.as_deref(),
+        Some(made.delivery.picking_name.as_str()),
+        "the delivery of the root return"
+    );
+
+    // The last parcels: both returns complete, nothing expected.
+    assert_eq!(receive(&rig.odoo, second, 1.0).await, None);
+    assert_eq!(receive(&rig.odoo, other_rest, 1.0).await, None);
+    let report = rig.cache.sync(SyncMode::Full).await.unwrap();
+    assert_eq!((report.applied.removed, report.entries), (2, 0), "{report:?}");
+    assert_eq!(rig.cache.lookup("RMA-70").unwrap(), None);
+    assert_eq!(rig.cache.lookup("RMA-71").unwrap(), None);
+    assert!(rig.store.check(&[]).unwrap().is_clean());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purchase_receipts_backorder_is_not_a_return() {
+    let rig = rig().await;
+    let ids = rig.odoo.ids();
+    let receipt = rpc(
+        &rig.odoo,
+        "stock.picking",
+        "create",
+        json!([{
+            "picking_type_id": ids.receipts_type,
+            "partner_id": rig.partner,
+            "location_id": ids.vendors_location,
+            "location_dest_id": ids.stock_location,
+            "origin": "P00042",
+            "move_ids": [[0, 0, {"name": "P00042", "product_id": rig.widget, "product_uom_qty": 2,
+                "location_id": ids.vendors_location, "location_dest_id": ids.stock_location}]],
+        }]),
+    )
+    .await;
+    let receipt = receipt.as_i64().or_else(|| receipt[0].as_i64()).unwrap();
+    rpc(&rig.odoo, "stock.picking", "action_confirm", json!([[receipt]])).await;
+    let made = rig.add_return("RMA-80", ReturnSpec::default());
+    rig.cache.sync(SyncMode::Full).await.unwrap();
+    let backorder = receive(&rig.odoo, receipt, 1.0).await.expect("a backorder");
+
+    let report = rig.incremental().await;
+    assert_eq!((report.entries, report.skipped.len()), (1, 0), "{report:?}");
+    let report = rig.cache.sync(SyncMode::Full).await.unwrap();
+    assert_eq!((report.entries, report.skipped.len()), (1, 0), "{report:?}");
+    assert!(!rig.cached(backorder) && rig.cached(made.picking_id));
+    assert_eq!(rig.cache.lookup("P00042").unwrap(), None);
 }
