@@ -21,9 +21,9 @@ const LOT: &str = "lot:";
 /// Where a receipt's units landed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Landed {
-    /// Product → (location, units) in the order first seen.
+    /// Product → (location, units), by location.
     pub(super) units: BTreeMap<i64, Vec<(i64, i64)>>,
-    /// Product → (lot, location) in the order first seen.
+    /// Product → (lot, location), by lot.
     pub(super) lots: BTreeMap<i64, Vec<(i64, i64)>>,
 }
 
@@ -48,7 +48,15 @@ impl Landed {
                 landed.lots.entry(product).or_default().push((lot, location));
             }
         }
-        landed
+        landed.sorted()
+    }
+
+    /// One order whatever the source (Odoo's line order, the refs' key order), so that what is
+    /// recorded reads back equal.
+    fn sorted(mut self) -> Landed {
+        self.units.values_mut().for_each(|places| places.sort_unstable());
+        self.lots.values_mut().for_each(|lots| lots.sort_unstable());
+        self
     }
 
     /// Units of `product` put in `location`, added to what is known.
@@ -84,7 +92,7 @@ impl Landed {
                 landed.lots.entry(product).or_default().push((lot, *value));
             }
         }
-        (!landed.units.is_empty()).then_some(landed)
+        (!landed.units.is_empty()).then_some(landed.sorted())
     }
 
     /// The location holding most of the receipt's units of `product`.
