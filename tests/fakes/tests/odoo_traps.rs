@@ -1,12 +1,14 @@
 //! The traps a sink author meets on Odoo 17, reproduced by the fake: retries that are not
 //! idempotent (validating or scrapping twice), wizard calls that silently do nothing without
 //! the action's context, backorders that inherit `origin`, returns that only offer what is
-//! left, lot-tracked products without a lot. Taken from the transcripts' notes and Odoo 17's
-//! source; each test names the behaviour.
+//! left, lot-tracked products without a lot; and from 22–27: returns left at the wizard's
+//! default, rights (accounting, an email to post with), inventory adjustments, move lines given
+//! on the picking. Taken from the transcripts' notes and Odoo 17's source; each test names the
+//! behaviour.
 
 mod support;
 
-use returns_edge_fakes::odoo::{FakeOdoo, FakeOdooOptions};
+use returns_edge_fakes::odoo::{FakeOdoo, FakeOdooOptions, NewUser};
 use serde_json::{json, Value};
 use support::rpc::Rpc;
 
@@ -476,4 +478,209 @@ async fn the_warehouse_seed_has_returnable_done_deliveries() {
         .find(|l| l.product_id == ids.scanner)
         .expect("a serial delivered");
     assert!(serial_line.lot_id.is_some());
+}
+
+#[tokio::test]
+async fn a_return_goes_where_the_returned_type_sends_returns_before_the_wizard_default() {
+    let (odoo, rpc) = warehouse().await;
+    let ids = odoo.ids().clone();
+    let delivery = ids.deliveries[0].picking_id;
+    let wizard = rpc
+        .call("stock.return.picking", "create", json!([{}]), active(delivery))
+        .await
+        .as_i64()
+        .expect("a wizard");
+    let read = read_one(&rpc, "stock.return.picking", wizard, json!(["location_id"])).await;
+    assert_eq!(
+        read["location_id"][0],
+        json!(ids.stock_location),
+        "the delivery's source"
+    );
+    rpc.call(
+        "stock.picking.type",
+        "write",
+        json!([[ids.delivery_type], {"default_location_return_id": ids.returns_location}]),
+        json!({}),
+    )
+    .await;
+    let wizard = rpc
+        .call("stock.return.picking", "create", json!([{}]), active(delivery))
+        .await
+        .as_i64()
+        .expect("a wizard");
+    let read = read_one(&rpc, "stock.return.picking", wizard, json!(["location_id"])).await;
+    assert_eq!(read["location_id"][0], json!(ids.returns_location));
+}
+
+#[tokio::test]
+async fn a_user_without_email_can_validate_but_not_make_a_backorder() {
+    let (odoo, admin) = warehouse().await;
+    let uid = odoo.add_user(&NewUser::inventory_manager("no-mail", "No Mail").without_email());
+    let user = Rpc::as_user(&odoo, uid, "no-mail");
+    let picking = return_of(&admin, odoo.ids().deliveries[0].picking_id).await;
+    let mv = first_move(&user, picking).await;
+    user.call(
+        "stock.move",
+        "write",
+        json!([[mv], {"quantity": 1, "picked": true}]),
+        json!({}),
+    )
+    .await;
+    let action = user
+        .call("stock.picking", "button_validate", json!([[picking]]), json!({}))
+        .await;
+    let ctx = json!({"context": action["context"].clone()});
+    let wizard = user
+        .call("stock.backorder.confirmation", "create", json!([{}]), ctx.clone())
+        .await;
+    let error = user
+        .fail("stock.backorder.confirmation", "process", json!([[wizard]]), ctx)
+        .await;
+    assert_eq!(error["name"], "odoo.exceptions.UserError");
+    assert_eq!(
+        error["message"],
+        "Unable to send message, please configure the sender's email address."
+    );
+    let state = read_one(&user, "stock.picking", picking, json!(["state"])).await;
+    assert_eq!(state["state"], "assigned", "rolled back");
+    // Validating everything makes no backorder, so no message: that works.
+    let other = return_of(&admin, odoo.ids().deliveries[1].picking_id).await;
+    assert_eq!(
+        user.call("stock.picking", "button_validate", json!([[other]]), json!({}))
+            .await,
+        json!(true)
+    );
+}
+
+#[tokio::test]
+async fn changing_a_done_move_needs_accounting_rights_and_moves_stock_again() {
+    let (odoo, admin) = warehouse().await;
+    let returns = odoo.ids().returns_location.expect("WH/Returns");
+    let cabinet = odoo.ids().large_cabinet;
+    let picking = return_of(&admin, odoo.ids().deliveries[0].picking_id).await;
+    admin
+        .call("stock.picking", "button_validate", json!([[picking]]), json!({}))
+        .await;
+    let mv = first_move(&admin, picking).await;
+    let before = odoo.quant_of(cabinet, returns, None);
+    let clerk = odoo.add_user(&NewUser::inventory_manager("clerk", "Clerk"));
+    let clerk = Rpc::as_user(&odoo, clerk, "clerk");
+    let same = clerk
+        .call(
+            "stock.move",
+            "write",
+            json!([[mv], {"quantity": 4, "picked": true}]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(same, json!(true), "the quantity it has: a no-op");
+    let error = clerk
+        .fail("stock.move", "write", json!([[mv], {"quantity": 5}]), json!({}))
+        .await;
+    assert_eq!(error["name"], "odoo.exceptions.AccessError");
+    assert!(error["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("You are not allowed to access 'Journal Entry' (account.move) records."));
+    let line = read_one(&admin, "stock.move", mv, json!(["move_line_ids"])).await["move_line_ids"][0].clone();
+    let error = clerk
+        .fail("stock.move.line", "write", json!([[line], {"quantity": 3}]), json!({}))
+        .await;
+    assert_eq!(error["name"], "odoo.exceptions.AccessError");
+    assert_eq!(odoo.quant_of(cabinet, returns, None), before);
+    let accountant = odoo.add_user(&NewUser::inventory_manager("accountant", "Accountant").with_accounting());
+    let accountant = Rpc::as_user(&odoo, accountant, "accountant");
+    accountant
+        .call("stock.move", "write", json!([[mv], {"quantity": 5}]), json!({}))
+        .await;
+    assert_eq!(odoo.quant_of(cabinet, returns, None), before + 1.0);
+    let read = read_one(
+        &admin,
+        "stock.move",
+        mv,
+        json!(["product_uom_qty", "quantity", "state"]),
+    )
+    .await;
+    assert_eq!(
+        (
+            read["product_uom_qty"].as_f64(),
+            read["quantity"].as_f64(),
+            read["state"].as_str()
+        ),
+        (Some(4.0), Some(5.0), Some("done"))
+    );
+}
+
+#[tokio::test]
+async fn inventory_adjustments_need_inventory_mode_and_a_manager_and_answer_no_result() {
+    let (odoo, admin) = warehouse().await;
+    let (cabinet, quarantine) = (
+        odoo.ids().large_cabinet,
+        odoo.ids().quarantine_location.expect("seeded"),
+    );
+    let counted = json!([{"product_id": cabinet, "location_id": quarantine, "inventory_quantity": 3}]);
+    let error = admin.fail("stock.quant", "create", counted.clone(), json!({})).await;
+    assert_eq!(error["name"], "builtins.NotImplementedError", "outside inventory mode");
+    let mode = json!({"context": {"inventory_mode": true}});
+    let demo = Rpc::as_user(&odoo, odoo.ids().demo_uid, "demo");
+    let quant = demo.call("stock.quant", "create", counted.clone(), mode.clone()).await;
+    let error = demo
+        .fail("stock.quant", "action_apply_inventory", json!([quant]), mode.clone())
+        .await;
+    assert_eq!(
+        error["message"],
+        "Only a stock manager can validate an inventory adjustment."
+    );
+    let again = admin.call("stock.quant", "create", counted, mode.clone()).await;
+    assert_eq!(again, quant, "counting again counts on the same quant");
+    let body = json!({"jsonrpc": "2.0", "method": "call", "id": 9, "params": {
+        "service": "object", "method": "execute_kw",
+        "args": [admin.db, admin.uid, admin.password, "stock.quant", "action_apply_inventory", [[quant]], mode]}});
+    let answer: Value = admin.send(&body).await.expect("answer").json().await.expect("json");
+    assert_eq!(answer, json!({"jsonrpc": "2.0", "id": 9}), "None: no result key at all");
+    assert_eq!(odoo.quant_of(cabinet, quarantine, None), 3.0);
+}
+
+#[tokio::test]
+async fn a_move_line_given_on_the_picking_makes_a_move_without_demand() {
+    let (odoo, rpc) = warehouse().await;
+    let ids = odoo.ids().clone();
+    let returns = ids.returns_location.expect("seeded");
+    let picking = rpc
+        .call(
+            "stock.picking",
+            "create",
+            json!([{"picking_type_id": ids.internal_type, "location_id": ids.stock_location, "location_dest_id": returns,
+                "move_line_ids": [[0, 0, {"product_id": ids.large_cabinet, "quantity": 2,
+                    "location_id": ids.stock_location, "location_dest_id": returns}]]}]),
+            json!({}),
+        )
+        .await
+        .as_i64()
+        .expect("a picking");
+    let read = read_one(
+        &rpc,
+        "stock.picking",
+        picking,
+        json!(["state", "move_ids", "move_line_ids"]),
+    )
+    .await;
+    assert_eq!(read["state"], "assigned", "confirmed by the create itself");
+    let mv = read["move_ids"][0].as_i64().expect("a move");
+    let fields = json!(["name", "product_uom_qty", "quantity"]);
+    let made = read_one(&rpc, "stock.move", mv, fields.clone()).await;
+    assert_eq!(made["name"], "New Move:[E-COM07] Large Cabinet");
+    assert_eq!(
+        (made["product_uom_qty"].as_f64(), made["quantity"].as_f64()),
+        (Some(0.0), Some(2.0))
+    );
+    assert_eq!(
+        rpc.call("stock.picking", "button_validate", json!([[picking]]), json!({}))
+            .await,
+        json!(true),
+        "no backorder question for a move without demand"
+    );
+    let done = read_one(&rpc, "stock.move", mv, fields).await;
+    assert_eq!(done["product_uom_qty"].as_f64(), Some(0.0));
+    assert_eq!(odoo.quant_of(ids.large_cabinet, returns, None), 2.0);
 }

@@ -126,7 +126,7 @@ pub struct Company {
     pub write_date: Timestamp,
 }
 
-/// A login.
+/// A login. Its email is its partner's (`res.users.email` is a field of the partner in Odoo).
 #[derive(Debug, Clone)]
 pub struct User {
     pub id: i64,
@@ -138,10 +138,30 @@ pub struct User {
     pub partner_id: i64,
     pub tz: String,
     pub lang: String,
-    /// Members of Settings, Access Rights and Inventory/Administrator.
-    pub is_admin: bool,
+    /// The `res.groups` given (`groups_id`); the groups they imply are added when rights are
+    /// checked ([`Database::user_groups`]).
+    pub groups: Vec<i64>,
     pub active: bool,
     pub write_date: Timestamp,
+}
+
+/// `res.groups`: a right. AccessError messages name groups as `category/name`.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub id: i64,
+    /// The application category, e.g. `Inventory`.
+    pub category: String,
+    /// e.g. `Administrator`.
+    pub name: String,
+    /// The groups this one implies (`implied_ids`): an Inventory Administrator is an Inventory User.
+    pub implied: Vec<i64>,
+}
+
+impl Group {
+    /// `Inventory/Administrator`, as AccessError messages write it.
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.category, self.name)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -206,6 +226,9 @@ pub struct PickingType {
     pub default_location_dest_id: Option<i64>,
     pub warehouse_id: Option<i64>,
     pub return_picking_type_id: Option<i64>,
+    /// `default_location_return_id`: where the return wizard sends returns of pickings of this
+    /// type, before any other rule (none on the demo types).
+    pub default_location_return_id: Option<i64>,
     /// `ask`, `always`, `never`.
     pub create_backorder: String,
     pub use_create_lots: bool,
@@ -244,6 +267,8 @@ pub struct Lot {
 
 /// Stock of one product (and lot) in one location. Reserved quantities are not stored: they are
 /// the open move lines taking from this quant, so they can never disagree with the moves.
+/// Quants exist in every location (customers and inventory-loss quants go up and down with the
+/// moves) and are never deleted: an emptied quant stays with quantity 0, as in the transcripts.
 #[derive(Debug, Clone)]
 pub struct Quant {
     pub id: i64,
@@ -251,6 +276,10 @@ pub struct Quant {
     pub location_id: i64,
     pub lot_id: Option<i64>,
     pub quantity: f64,
+    /// The counted quantity of an inventory adjustment (`inventory_quantity`), applied by
+    /// `action_apply_inventory` when `inventory_quantity_set`.
+    pub inventory_quantity: f64,
+    pub inventory_quantity_set: bool,
     pub in_date: Timestamp,
     pub write_date: Timestamp,
 }
@@ -301,6 +330,8 @@ pub struct Picking {
     pub priority: String,
     pub move_type: String,
     pub user_id: Option<i64>,
+    /// The user whose call created the picking (`create_uid`).
+    pub create_uid: i64,
     /// `carrier_tracking_ref`: a field of Odoo's `delivery` module (see [`Database::delivery_module`]).
     pub carrier_tracking_ref: Option<String>,
     pub create_date: Timestamp,
@@ -332,6 +363,8 @@ pub struct Move {
     pub sale_line_id: Option<i64>,
     pub scrapped: bool,
     pub scrap_id: Option<i64>,
+    /// A move of an inventory adjustment (`is_inventory`).
+    pub is_inventory: bool,
     pub sequence: i64,
     pub procure_method: String,
     pub date: Timestamp,
@@ -465,12 +498,16 @@ pub struct ConfigSettings {
 pub struct Database {
     /// The time of the current transaction; see [`Database::begin`].
     pub now: Timestamp,
+    /// The user of the current call: the `create_uid` of what it creates and the author of the
+    /// chatter messages it posts. Set by `dispatch::execute` for every call.
+    pub uid: i64,
     /// Whether Odoo's `delivery` module is installed: it adds `carrier_tracking_ref` (and the
     /// carriers) to `stock.picking`. Without it, naming that field is an "Invalid field" error.
     pub delivery_module: bool,
     pub company: Company,
     pub warehouse: Warehouse,
     pub users: Table<User>,
+    pub groups: Table<Group>,
     pub partners: Table<Partner>,
     pub locations: Table<Location>,
     pub picking_types: Table<PickingType>,
@@ -506,11 +543,92 @@ impl Database {
         self.now = wall_now.max(self.now + 1);
     }
 
+    /// After a failed call is rolled back to `self`, keeps what the failed attempt took from the
+    /// sequences: PostgreSQL sequences are not transactional, so in Odoo a rolled-back create
+    /// still uses up its record id, and a document number taken from an `ir.sequence` (standard
+    /// implementation: WH/IN/…, S…, SP/…) is gone too (transcript 26: the failed
+    /// `create_returns` used up a picking id and WH/IN/00013).
+    pub fn keep_sequences_of(&mut self, failed: &Database) {
+        macro_rules! keep {
+            ($($table:ident),*) => {$(
+                self.$table.next_id = self.$table.next_id.max(failed.$table.next_id);
+            )*};
+        }
+        keep!(
+            users,
+            groups,
+            partners,
+            locations,
+            picking_types,
+            products,
+            lots,
+            quants,
+            sale_orders,
+            sale_lines,
+            pickings,
+            moves,
+            move_lines,
+            scraps,
+            return_wizards,
+            return_lines,
+            backorder_wizards,
+            backorder_lines,
+            sms_wizards,
+            scrap_warnings,
+            model_data,
+            config_params,
+            config_settings
+        );
+        self.sale_sequence = self.sale_sequence.max(failed.sale_sequence);
+        self.scrap_sequence = self.scrap_sequence.max(failed.scrap_sequence);
+        for failed_type in failed.picking_types.values() {
+            if let Some(t) = self.picking_types.get_mut(failed_type.id) {
+                t.next_number = t.next_number.max(failed_type.next_number);
+            }
+        }
+    }
+
+    /// The groups of a user, with the groups they imply (transitively).
+    pub fn user_groups(&self, uid: i64) -> Vec<i64> {
+        let mut out: Vec<i64> = self.users.get(uid).map(|u| u.groups.clone()).unwrap_or_default();
+        let mut i = 0;
+        while i < out.len() {
+            if let Some(g) = self.groups.get(out[i]) {
+                for implied in &g.implied {
+                    if !out.contains(implied) {
+                        out.push(*implied);
+                    }
+                }
+            }
+            i += 1;
+        }
+        out
+    }
+
+    /// Whether a user has the group called `full_name` (`Inventory/Administrator`), directly or
+    /// through an implied group.
+    pub fn has_group(&self, uid: i64, full_name: &str) -> bool {
+        self.user_groups(uid)
+            .iter()
+            .filter_map(|g| self.groups.get(*g))
+            .any(|g| g.full_name() == full_name)
+    }
+
+    /// The email of a user (its partner's), if set.
+    pub fn user_email(&self, uid: i64) -> Option<&str> {
+        self.users
+            .get(uid)
+            .and_then(|u| self.partners.get(u.partner_id))
+            .and_then(|p| p.email.as_deref())
+            .filter(|e| !e.trim().is_empty())
+    }
+
     /// Ids of the records of `model`, ascending; `None` for a model the fake does not know.
     pub fn ids(&self, model: &str) -> Option<Vec<i64>> {
         Some(match model {
             "res.company" => vec![self.company.id],
             "res.users" => self.users.ids(),
+            "res.groups" => self.groups.ids(),
             "res.partner" => self.partners.ids(),
             "uom.uom" => vec![1],
             "res.currency" => CURRENCIES.iter().map(|c| c.0).collect(),
@@ -547,6 +665,7 @@ impl Database {
             "res.currency" => CURRENCIES.iter().any(|c| c.0 == id),
             "stock.warehouse" => id == self.warehouse.id,
             "res.users" => self.users.contains(id),
+            "res.groups" => self.groups.contains(id),
             "res.partner" => self.partners.contains(id),
             "stock.location" => self.locations.contains(id),
             "stock.picking.type" => self.picking_types.contains(id),

@@ -94,15 +94,15 @@ fn operation(method: &str) -> Operation {
 }
 
 fn check_access(db: &Database, uid: i64, def: &ModelDef, op: Operation) -> Result<(), OdooError> {
-    if db.users.get(uid).is_some_and(|u| u.is_admin) {
-        return Ok(());
-    }
     let group = if op == Operation::Read {
         def.acl.read
     } else {
         def.acl.write
     };
     let Some(group) = group else { return Ok(()) };
+    if db.has_group(uid, group) {
+        return Ok(());
+    }
     let verb = match op {
         Operation::Read => "access",
         Operation::Create => "create",
@@ -114,6 +114,30 @@ fn check_access(db: &Database, uid: i64, def: &ModelDef, op: Operation) -> Resul
          {group}\n\nContact your administrator to request access if necessary.",
         def.description, def.name
     )))
+}
+
+/// Fields of `res.users` a user may write on their own record without Access Rights (Odoo's
+/// `SELF_WRITEABLE_FIELDS`).
+const SELF_WRITEABLE: &[&str] = &[
+    "signature",
+    "action_id",
+    "company_id",
+    "email",
+    "name",
+    "image_1920",
+    "lang",
+    "tz",
+];
+
+/// Whether the call is a user writing their own preferences, which Odoo allows to everyone.
+fn own_preferences(def: &ModelDef, method: &str, uid: i64, ids: Option<&[i64]>, params: &Map<String, Value>) -> bool {
+    def.name == "res.users"
+        && method == "write"
+        && ids == Some(&[uid][..])
+        && params
+            .get("vals")
+            .and_then(Value::as_object)
+            .is_some_and(|vals| vals.keys().all(|k| SELF_WRITEABLE.contains(&k.as_str())))
 }
 
 /// The record ids in an argument: `5` or `[5, 6]`.
@@ -185,7 +209,10 @@ pub fn execute(db: &mut Database, uid: i64, inv: Invocation) -> Result<Value, Od
     };
     let mut params = bind(def, &method, args, kwargs)?;
     check_module_fields(db, def, &method, &mut params)?;
-    check_access(db, uid, def, operation(&method))?;
+    if !own_preferences(def, &method, uid, record_ids.as_deref(), &params) {
+        check_access(db, uid, def, operation(&method))?;
+    }
+    db.uid = uid;
     let mut env = Env { db, uid, ctx };
     let ids = record_ids.unwrap_or_default();
     run(&mut env, def, &method, &ids, &params)

@@ -41,6 +41,14 @@ pub fn raw(db: &Database, model: &str, id: i64, field: &str, ctx: &Context) -> O
     match model {
         "res.company" => company(db, field),
         "res.users" => users(db, id, field),
+        "res.groups" => {
+            let g = db.groups.get(id)?;
+            match field {
+                "name" => Some(json!(g.name)),
+                "full_name" => Some(json!(display_name(db, "res.groups", id))),
+                _ => None,
+            }
+        }
         "res.partner" => partner(db, id, field),
         "uom.uom" => match field {
             "name" => Some(json!("Units")),
@@ -150,7 +158,12 @@ fn users(db: &Database, id: i64, field: &str) -> Option<Value> {
     Some(match field {
         "name" => json!(u.name),
         "login" => json!(u.login),
+        "password" => json!(""),
         "partner_id" => json!(u.partner_id),
+        "email" => text(&db.partners.get(u.partner_id).and_then(|p| p.email.clone())),
+        "groups_id" => json!(db.user_groups(id)),
+        // A portal or public user is "shared": not an Internal User.
+        "share" => json!(!db.user_groups(id).contains(&super::seed::groups::INTERNAL_USER)),
         "company_id" => json!(db.company.id),
         "tz" => json!(u.tz),
         "lang" => json!(u.lang),
@@ -248,6 +261,7 @@ fn picking_type(db: &Database, id: i64, field: &str) -> Option<Value> {
         "default_location_dest_id" => m2o(t.default_location_dest_id),
         "warehouse_id" => m2o(t.warehouse_id),
         "return_picking_type_id" => m2o(t.return_picking_type_id),
+        "default_location_return_id" => m2o(t.default_location_return_id),
         "create_backorder" => json!(t.create_backorder),
         "use_create_lots" => json!(t.use_create_lots),
         "use_existing_lots" => json!(t.use_existing_lots),
@@ -379,6 +393,13 @@ fn quant(db: &Database, id: i64, field: &str) -> Option<Value> {
         "quantity" => float(q.quantity),
         "reserved_quantity" => float(reserved_quantity(db, id)),
         "available_quantity" => float(q.quantity - reserved_quantity(db, id)),
+        "inventory_quantity" => float(q.inventory_quantity),
+        "inventory_quantity_set" => json!(q.inventory_quantity_set),
+        "inventory_diff_quantity" => float(if q.inventory_quantity_set {
+            q.inventory_quantity - q.quantity
+        } else {
+            0.0
+        }),
         "company_id" => json!(db.company.id),
         "in_date" => ts(q.in_date),
         "write_date" => ts(q.write_date),
@@ -446,16 +467,25 @@ fn sale_order(db: &Database, id: i64, field: &str) -> Option<Value> {
     })
 }
 
-/// `qty_delivered`: done deliveries to customers, less done returns that update the order.
+/// `qty_delivered`, as `sale_stock` computes it from the done moves of the line (not to an
+/// inventory location): a move to a customer counts up (unless it is a return that does not
+/// update the order), any other move with `to_refund` counts down — so a return received in
+/// several parts (backorders keep `to_refund`) or with more than was delivered can take it
+/// below zero (transcript 25).
 pub fn qty_delivered(db: &Database, line_id: i64) -> f64 {
     db.moves
         .values()
         .filter(|m| m.sale_line_id == Some(line_id) && m.state == "done")
+        .filter(|m| db.usage(m.location_dest_id) != "inventory")
         .map(|m| {
             let qty = db.move_quantity(m.id);
-            if db.usage(m.location_dest_id) == "customer" && db.usage(m.location_id) != "customer" {
-                qty
-            } else if db.usage(m.location_id) == "customer" && m.to_refund {
+            if db.usage(m.location_dest_id) == "customer" {
+                if m.origin_returned_move_id.is_none() || m.to_refund {
+                    qty
+                } else {
+                    0.0
+                }
+            } else if m.to_refund {
                 -qty
             } else {
                 0.0
@@ -536,6 +566,9 @@ fn picking(db: &Database, id: i64, field: &str) -> Option<Value> {
                 .map(|r| r.id)
                 .collect::<Vec<_>>())
         }
+        // Only pickings made by the return wizard: a backorder of a return has no `return_id`
+        // (transcript 24), so it is not counted.
+        "return_count" => json!(db.pickings.values().filter(|r| r.return_id == Some(id)).count()),
         "scheduled_date" => ts(p.scheduled_date),
         "date_deadline" => Value::Bool(false),
         "date_done" => opt_ts(p.date_done),
@@ -546,6 +579,7 @@ fn picking(db: &Database, id: i64, field: &str) -> Option<Value> {
         "carrier_tracking_ref" if db.delivery_module => text(&p.carrier_tracking_ref),
         "company_id" => json!(db.company.id),
         "is_locked" => json!(true),
+        "create_uid" => json!(p.create_uid),
         "create_date" => ts(p.create_date),
         "write_date" => ts(p.write_date),
         _ => return None,
@@ -601,6 +635,7 @@ fn stock_move(db: &Database, id: i64, field: &str) -> Option<Value> {
         }
         "scrapped" => json!(m.scrapped),
         "scrap_id" => m2o(m.scrap_id),
+        "is_inventory" => json!(m.is_inventory),
         "sequence" => json!(m.sequence),
         "procure_method" => json!(m.procure_method),
         "date" => ts(m.date),
@@ -703,6 +738,12 @@ pub fn display_name(db: &Database, model: &str, id: i64) -> String {
     match model {
         "res.company" => db.company.name.clone(),
         "res.users" => db.users.get(id).map(|u| u.name.clone()).unwrap_or_default(),
+        // Odoo 17 shows groups as "Category / Name".
+        "res.groups" => db
+            .groups
+            .get(id)
+            .map(|g| format!("{} / {}", g.category, g.name))
+            .unwrap_or_default(),
         "res.partner" => match db.partners.get(id) {
             Some(p) => match p.parent_id.and_then(|parent| db.partners.get(parent)) {
                 Some(parent) if !p.is_company => format!("{}, {}", parent.name, p.name),

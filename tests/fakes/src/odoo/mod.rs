@@ -39,16 +39,26 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 pub use db::{
-    format_timestamp, BackorderWizard, Company, Database, Location, Lot, ModelData, Move, MoveLine, Partner, Picking,
-    PickingType, Product, Quant, ReturnLine, ReturnWizard, SaleLine, SaleOrder, Scrap, Table, Timestamp, User,
+    format_timestamp, BackorderWizard, Company, Database, Group, Location, Lot, ModelData, Move, MoveLine, Partner,
+    Picking, PickingType, Product, Quant, ReturnLine, ReturnWizard, SaleLine, SaleOrder, Scrap, Table, Timestamp, User,
 };
 pub use error::{ErrorPayload, OdooError};
 pub use faults::{CallMatcher, Fault, FaultKind};
 pub use latency::Latency;
-pub use seed::{DoneDelivery, NewProduct, OpenReturn, ReturnSpec, Seed, SeedIds};
+pub use seed::{groups, DoneDelivery, NewProduct, NewUser, OpenReturn, ReturnSpec, Seed, SeedIds};
 
 use crate::http::Listener;
 use server::{lock, Config, Journal, Shared};
+
+/// Where [`FakeOdoo::add_return_to`] sends the returned goods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReturnTo {
+    /// The return wizard's default, as a user who does not touch it gets: the delivery's source
+    /// location, WH/Stock (sellable stock), on the demo warehouse.
+    WizardDefault,
+    /// This location, written on the wizard after creating it (the API way of transcript 04).
+    Location(i64),
+}
 
 /// The Odoo version the fake claims to be.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -417,6 +427,45 @@ impl FakeOdoo {
         self.inspect(|db| db.quants.values().cloned().collect())
     }
 
+    /// The quant of (product, location, lot) — exactly that lot, `None` for the lot-less one — if
+    /// there is one (emptied quants stay, at 0).
+    pub fn quant_row(&self, product_id: i64, location_id: i64, lot_id: Option<i64>) -> Option<Quant> {
+        self.inspect(|db| {
+            db.quants
+                .values()
+                .find(|q| q.product_id == product_id && q.location_id == location_id && q.lot_id == lot_id)
+                .cloned()
+        })
+    }
+
+    /// On-hand quantity of (product, location, lot) — exactly that lot; 0 without a quant.
+    pub fn quant_of(&self, product_id: i64, location_id: i64, lot_id: Option<i64>) -> f64 {
+        self.quant_row(product_id, location_id, lot_id)
+            .map_or(0.0, |q| q.quantity)
+    }
+
+    /// What open move lines reserve of (product, location, lot), as `stock.quant.reserved_quantity`
+    /// reads.
+    pub fn reserved_of(&self, product_id: i64, location_id: i64, lot_id: Option<i64>) -> f64 {
+        self.inspect(|db| {
+            db.quants
+                .values()
+                .find(|q| q.product_id == product_id && q.location_id == location_id && q.lot_id == lot_id)
+                .map_or(0.0, |q| fields::reserved_quantity(db, q.id))
+        })
+    }
+
+    /// The quants of a product in exactly that location: (lot, quantity, reserved), in quant order.
+    pub fn quants_at(&self, product_id: i64, location_id: i64) -> Vec<(Option<i64>, f64, f64)> {
+        self.inspect(|db| {
+            db.quants
+                .values()
+                .filter(|q| q.product_id == product_id && q.location_id == location_id)
+                .map(|q| (q.lot_id, q.quantity, fields::reserved_quantity(db, q.id)))
+                .collect()
+        })
+    }
+
     /// On-hand quantity of a product in exactly that location (all lots).
     pub fn quant(&self, product_id: i64, location_id: i64) -> f64 {
         self.inspect(|db| {
@@ -448,6 +497,38 @@ impl FakeOdoo {
         self.modify(|db| seed::add_lot(db, product_id, name))
     }
 
+    /// Adds serial numbers of a (serial-tracked) product, one unit of each in `location_id`;
+    /// returns the lot ids, in the order given.
+    pub fn add_serials(&self, product_id: i64, location_id: i64, serials: &[&str]) -> Vec<i64> {
+        self.modify(|db| {
+            serials
+                .iter()
+                .map(|name| {
+                    let lot = seed::add_lot(db, product_id, name);
+                    seed::set_quant(db, product_id, location_id, Some(lot), 1.0);
+                    lot
+                })
+                .collect()
+        })
+    }
+
+    /// Adds a user (see [`NewUser`]: e.g. `NewUser::inventory_manager("returns-edge", "Returns
+    /// Edge")`, an Inventory Administrator without accounting rights, `.without_email()`);
+    /// returns the uid. Log in with its login and password.
+    pub fn add_user(&self, user: &NewUser) -> i64 {
+        self.modify(|db| seed::add_user(db, user))
+    }
+
+    /// Sets (or, with `None`, removes) the email of a user (on its partner, as in Odoo).
+    pub fn set_user_email(&self, uid: i64, email: Option<&str>) {
+        self.modify(|db| {
+            let partner = db.users.get(uid).map(|u| u.partner_id);
+            if let Some(p) = partner.and_then(|p| db.partners.get_mut(p)) {
+                p.email = email.map(str::to_owned);
+            }
+        });
+    }
+
     /// Sets the on-hand quantity of a product (and lot) in a location; returns the quant id.
     pub fn set_quant(&self, product_id: i64, location_id: i64, lot_id: Option<i64>, quantity: f64) -> i64 {
         self.modify(|db| seed::set_quant(db, product_id, location_id, lot_id, quantity))
@@ -472,13 +553,44 @@ impl FakeOdoo {
         lines: &[(i64, f64)],
         spec: &ReturnSpec,
     ) -> Result<OpenReturn, OdooError> {
-        let returns = self.ids.returns_location;
+        let (returns, admin) = (self.ids.returns_location, self.ids.admin_uid);
         self.modify(|db| {
             let backup = db.clone();
             db.begin(db::wall_clock());
+            // The seeding is the admin's doing (creator, chatter author).
+            db.uid = admin;
             let result = seed::add_return(db, partner_id, lines, returns, spec);
             if result.is_err() {
-                *db = backup;
+                let failed = std::mem::replace(db, backup);
+                db.keep_sequences_of(&failed);
+            }
+            result
+        })
+    }
+
+    /// The same as [`FakeOdoo::add_return`], with the return sent where `to` says: left at the
+    /// wizard's default, the goods of a delivery come back into WH/Stock, not WH/Returns.
+    pub fn add_return_to(
+        &self,
+        partner_id: i64,
+        lines: &[(i64, f64)],
+        spec: &ReturnSpec,
+        to: ReturnTo,
+    ) -> Result<OpenReturn, OdooError> {
+        let location = match to {
+            ReturnTo::WizardDefault => None,
+            ReturnTo::Location(id) => Some(id),
+        };
+        let admin = self.ids.admin_uid;
+        self.modify(|db| {
+            let backup = db.clone();
+            db.begin(db::wall_clock());
+            // The seeding is the admin's doing (creator, chatter author).
+            db.uid = admin;
+            let result = seed::add_return(db, partner_id, lines, location, spec);
+            if result.is_err() {
+                let failed = std::mem::replace(db, backup);
+                db.keep_sequences_of(&failed);
             }
             result
         })
@@ -487,12 +599,16 @@ impl FakeOdoo {
     /// A sale order for `partner` of `lines` (product id, quantity) whose delivery is done, so
     /// that it can be returned. Fails when WH/Stock lacks the goods.
     pub fn add_delivery(&self, partner_id: i64, lines: &[(i64, f64)]) -> Result<DoneDelivery, OdooError> {
+        let admin = self.ids.admin_uid;
         self.modify(|db| {
             let backup = db.clone();
             db.begin(db::wall_clock());
+            // The seeding is the admin's doing (creator, chatter author).
+            db.uid = admin;
             let result = seed::add_delivery(db, partner_id, lines);
             if result.is_err() {
-                *db = backup;
+                let failed = std::mem::replace(db, backup);
+                db.keep_sequences_of(&failed);
             }
             result
         })

@@ -1,7 +1,7 @@
 //! The generic ORM methods every model answers — `search`, `search_read`, `search_count`,
 //! `read`, `fields_get`, `name_search`, `export_data`, `default_get` — plus `create`/`write`/
 //! `unlink` routing (with context `default_*` values applied as Odoo does) and the simple models
-//! (partners, locations, products, lots, external ids, settings). Stock semantics live in
+//! (users, partners, locations, products, lots, external ids, settings). Stock semantics live in
 //! `stock.rs`; wire formats live in the protocol modules.
 
 use serde_json::{json, Map, Value};
@@ -133,8 +133,13 @@ pub fn fields_get(
         put("type", json!(fd.ty.as_str()));
         put("string", json!(fd.string));
         put("readonly", json!(fd.readonly));
+        put("required", json!(fd.required));
+        // `display_name` is computed on every model.
+        put("store", json!(fd.store && fd.name != "display_name"));
         if let Some(co) = fd.ty.comodel() {
             put("relation", json!(co));
+            // Relational fields describe their domain: the declared text, else an empty list.
+            put("domain", fd.domain.map_or_else(|| json!([]), |d| json!(d)));
         }
         out.insert(fd.name.to_owned(), Value::Object(desc));
     }
@@ -239,6 +244,7 @@ pub fn create(env: &mut Env<'_>, model: &str, vals: &Value) -> Result<i64, OdooE
     // Odoo ignores (with a warning in its log) unknown fields on create.
     vals.retain(|k, _| def.field(k).is_some());
     match model {
+        "res.users" => create_user(env, &vals),
         "res.partner" => create_partner(env, &vals),
         "stock.location" => create_location(env, &vals),
         "product.product" => create_product(env, &vals),
@@ -277,6 +283,7 @@ pub fn write(env: &mut Env<'_>, model: &str, ids: &[i64], vals: &Value) -> Resul
     }
     require_existing(env, model, ids)?;
     match model {
+        "res.users" => write_users(env, ids, vals),
         "res.partner" => write_partner(env, ids, vals),
         "stock.location" => write_location(env, ids, vals),
         "product.product" => write_product(env, ids, vals),
@@ -521,6 +528,137 @@ pub fn linked_ids(cmds: &[Command]) -> Vec<i64> {
 }
 
 // ---- simple models ----
+
+/// The groups after x2many commands on `groups_id`, starting from `current`.
+fn apply_group_commands(env: &Env<'_>, current: &[i64], value: &Value) -> Result<Vec<i64>, OdooError> {
+    let mut groups = current.to_vec();
+    for cmd in commands("res.users", "groups_id", value)? {
+        match cmd {
+            Command::Link(id) if !groups.contains(&id) => groups.push(id),
+            Command::Unlink(id) | Command::Delete(id) => groups.retain(|g| *g != id),
+            Command::Set(ids) => groups = ids,
+            Command::Clear => groups.clear(),
+            Command::Create(_) | Command::Update(..) => {
+                return Err(super::stock::not_emulated(
+                    "creating or changing res.groups through groups_id",
+                ))
+            }
+            Command::Link(_) => {}
+        }
+    }
+    if let Some(bad) = groups.iter().find(|g| !env.db.groups.contains(**g)) {
+        return Err(OdooError::missing("res.groups", &[*bad], env.uid));
+    }
+    Ok(groups)
+}
+
+fn check_unique_login(env: &Env<'_>, login: &str, except: i64) -> Result<(), OdooError> {
+    if env.db.users.values().any(|u| u.id != except && u.login == login) {
+        return Err(OdooError::Validation(
+            "The operation cannot be completed: You can not have two users with the same login!".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `res.users.create`: the user and its partner (named like the user, with the user's email).
+/// Without `groups_id` a new user gets the default template's Internal User.
+fn create_user(env: &mut Env<'_>, vals: &Map<String, Value>) -> Result<i64, OdooError> {
+    let m = "res.users";
+    let def = model_def(m)?;
+    let name = opt_text(m, vals, "name")?.ok_or_else(|| OdooError::Validation("Contacts require a name".to_owned()))?;
+    let login = req_text(def, vals, "login")?;
+    check_unique_login(env, &login, 0)?;
+    let groups = match vals.get("groups_id") {
+        Some(v) => apply_group_commands(env, &[], v)?,
+        None => vec![super::seed::groups::INTERNAL_USER],
+    };
+    let now = env.db.now;
+    let email = opt_text(m, vals, "email")?;
+    let partner_id = env.db.partners.insert_with(|id| Partner {
+        id,
+        name: name.clone(),
+        email,
+        phone: None,
+        mobile: None,
+        reference: None,
+        street: None,
+        city: None,
+        zip: None,
+        is_company: false,
+        parent_id: None,
+        active: true,
+        create_date: now,
+        write_date: now,
+    });
+    let user = super::db::User {
+        id: 0,
+        name,
+        login,
+        password: opt_text(m, vals, "password")?.unwrap_or_default(),
+        api_keys: Vec::new(),
+        partner_id,
+        tz: opt_text(m, vals, "tz")?.unwrap_or_else(|| "Europe/Brussels".into()),
+        lang: opt_text(m, vals, "lang")?.unwrap_or_else(|| "en_US".into()),
+        groups,
+        active: boolean(vals, "active").unwrap_or(true),
+        write_date: now,
+    };
+    Ok(env.db.users.insert_with(|id| super::db::User { id, ..user }))
+}
+
+/// `res.users.write`: `email` and `name` go to the partner too (they are the partner's fields).
+fn write_users(env: &mut Env<'_>, ids: &[i64], vals: &Map<String, Value>) -> Result<(), OdooError> {
+    let m = "res.users";
+    let def = model_def(m)?;
+    for id in ids {
+        let mut u = env
+            .db
+            .users
+            .get(*id)
+            .cloned()
+            .ok_or_else(|| OdooError::missing(m, &[*id], env.uid))?;
+        if vals.contains_key("login") {
+            u.login = req_text(def, vals, "login")?;
+            check_unique_login(env, &u.login, *id)?;
+        }
+        if vals.contains_key("name") {
+            u.name =
+                opt_text(m, vals, "name")?.ok_or_else(|| OdooError::Validation("Contacts require a name".into()))?;
+        }
+        if let Some(password) = opt_text(m, vals, "password")? {
+            u.password = password;
+        }
+        for (field, slot) in [("tz", &mut u.tz), ("lang", &mut u.lang)] {
+            if let Some(v) = opt_text(m, vals, field)? {
+                *slot = v;
+            }
+        }
+        if let Some(b) = boolean(vals, "active") {
+            u.active = b;
+        }
+        if let Some(v) = vals.get("groups_id") {
+            u.groups = apply_group_commands(env, &u.groups, v)?;
+        }
+        let now = env.db.now;
+        u.write_date = now;
+        let email = vals
+            .contains_key("email")
+            .then(|| opt_text(m, vals, "email"))
+            .transpose()?;
+        if let Some(p) = env.db.partners.get_mut(u.partner_id) {
+            if let Some(email) = email {
+                p.email = email;
+            }
+            if vals.contains_key("name") {
+                p.name.clone_from(&u.name);
+            }
+            p.write_date = now;
+        }
+        env.db.users.rows.insert(*id, u);
+    }
+    Ok(())
+}
 
 fn create_partner(env: &mut Env<'_>, vals: &Map<String, Value>) -> Result<i64, OdooError> {
     let m = "res.partner";

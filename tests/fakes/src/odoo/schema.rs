@@ -46,13 +46,40 @@ impl Ty {
     }
 }
 
-/// One field.
+/// One field, with the attributes `fields_get` describes.
 #[derive(Debug, Clone, Copy)]
 pub struct FieldDef {
     pub name: &'static str,
     pub ty: Ty,
     pub string: &'static str,
     pub readonly: bool,
+    /// `required`.
+    pub required: bool,
+    /// `store`: false for fields Odoo computes on the fly (`qty_available`, `return_count`…).
+    pub store: bool,
+    /// The `domain` of a relational field as Odoo's source declares it when it is a string
+    /// (`fields_get` then shows that text); `None` shows `[]`.
+    pub domain: Option<&'static str>,
+}
+
+impl FieldDef {
+    /// The same field, required.
+    const fn required(self) -> Self {
+        FieldDef { required: true, ..self }
+    }
+
+    /// The same field, computed and not stored.
+    const fn computed(self) -> Self {
+        FieldDef { store: false, ..self }
+    }
+
+    /// The same field with a domain declared as text.
+    const fn domain(self, domain: &'static str) -> Self {
+        FieldDef {
+            domain: Some(domain),
+            ..self
+        }
+    }
 }
 
 /// Who may do what: the groups named in AccessError messages for non-admin users.
@@ -95,15 +122,16 @@ const fn f(name: &'static str, ty: Ty, string: &'static str) -> FieldDef {
         ty,
         string,
         readonly: false,
+        required: false,
+        store: true,
+        domain: None,
     }
 }
 
 const fn ro(name: &'static str, ty: Ty, string: &'static str) -> FieldDef {
     FieldDef {
-        name,
-        ty,
-        string,
         readonly: true,
+        ..f(name, ty, string)
     }
 }
 
@@ -205,8 +233,14 @@ pub static MODELS: &[ModelDef] = &[
         fields: &[
             ro("id", Integer, "ID"),
             f("name", Char, "Name"),
-            f("login", Char, "Login"),
-            f("partner_id", Many2one("res.partner"), "Related Partner"),
+            f("login", Char, "Login").required(),
+            // Write-only: Odoo reads it as "".
+            f("password", Char, "Password").computed(),
+            f("partner_id", Many2one("res.partner"), "Related Partner").required(),
+            // The partner's email (an `_inherits` field).
+            f("email", Char, "Email").computed(),
+            f("groups_id", Many2many("res.groups"), "Groups"),
+            ro("share", Boolean, "Share User"),
             f("company_id", Many2one("res.company"), "Company"),
             f("tz", Selection, "Timezone"),
             f("lang", Selection, "Language"),
@@ -215,8 +249,24 @@ pub static MODELS: &[ModelDef] = &[
             ro("write_date", Datetime, "Last Updated on"),
         ],
         methods: &[],
-        acl: OPEN,
+        // Creating and changing users needs Access Rights (but see `dispatch::own_preferences`).
+        acl: ACCESS_RIGHTS,
         has_active: true,
+    },
+    ModelDef {
+        name: "res.groups",
+        description: "Access Groups",
+        class: "Groups",
+        order: "name",
+        fields: &[
+            ro("id", Integer, "ID"),
+            f("name", Char, "Name").required(),
+            ro("full_name", Char, "Group Name").computed(),
+            ro("display_name", Char, "Display Name"),
+        ],
+        methods: &[],
+        acl: ACCESS_RIGHTS,
+        has_active: false,
     },
     ModelDef {
         name: "res.partner",
@@ -307,11 +357,11 @@ pub static MODELS: &[ModelDef] = &[
         order: "complete_name, id",
         fields: &[
             ro("id", Integer, "ID"),
-            f("name", Char, "Location Name"),
+            f("name", Char, "Location Name").required(),
             ro("complete_name", Char, "Full Location Name"),
             f("location_id", Many2one("stock.location"), "Parent Location"),
             ro("child_ids", One2many("stock.location"), "Contains"),
-            f("usage", Selection, "Location Type"),
+            f("usage", Selection, "Location Type").required(),
             f("barcode", Char, "Barcode"),
             f("return_location", Boolean, "Is a Return Location?"),
             f("scrap_location", Boolean, "Is a Scrap Location?"),
@@ -333,9 +383,9 @@ pub static MODELS: &[ModelDef] = &[
         order: "sequence, id",
         fields: &[
             ro("id", Integer, "ID"),
-            f("name", Char, "Operation Type"),
-            f("code", Selection, "Type of Operation"),
-            f("sequence_code", Char, "Sequence Prefix"),
+            f("name", Char, "Operation Type").required(),
+            f("code", Selection, "Type of Operation").required(),
+            f("sequence_code", Char, "Sequence Prefix").required(),
             f("sequence", Integer, "Sequence"),
             f(
                 "default_location_src_id",
@@ -353,6 +403,12 @@ pub static MODELS: &[ModelDef] = &[
                 Many2one("stock.picking.type"),
                 "Operation Type for Returns",
             ),
+            f(
+                "default_location_return_id",
+                Many2one("stock.location"),
+                "Default returns location",
+            )
+            .domain("[('return_location', '=', True)]"),
             f("create_backorder", Selection, "Create Backorder"),
             f("use_create_lots", Boolean, "Create New Lots/Serial Numbers"),
             f("use_existing_lots", Boolean, "Use Existing Lots/Serial Numbers"),
@@ -372,7 +428,7 @@ pub static MODELS: &[ModelDef] = &[
         order: "priority desc, default_code, name, id",
         fields: &[
             ro("id", Integer, "ID"),
-            f("name", Char, "Name"),
+            f("name", Char, "Name").required(),
             f("default_code", Char, "Internal Reference"),
             f("barcode", Char, "Barcode"),
             f("tracking", Selection, "Tracking"),
@@ -382,8 +438,8 @@ pub static MODELS: &[ModelDef] = &[
             f("list_price", Float, "Sales Price"),
             f("uom_id", Many2one("uom.uom"), "Unit of Measure"),
             f("uom_po_id", Many2one("uom.uom"), "Purchase Unit of Measure"),
-            ro("qty_available", Float, "Quantity On Hand"),
-            ro("free_qty", Float, "Free To Use Quantity "),
+            ro("qty_available", Float, "Quantity On Hand").computed(),
+            ro("free_qty", Float, "Free To Use Quantity ").computed(),
             f("active", Boolean, "Active"),
             f("company_id", Many2one("res.company"), "Company"),
             ro("priority", Selection, "Favorite"),
@@ -402,10 +458,10 @@ pub static MODELS: &[ModelDef] = &[
         order: "name, id",
         fields: &[
             ro("id", Integer, "ID"),
-            f("name", Char, "Lot/Serial Number"),
-            f("product_id", Many2one("product.product"), "Product"),
+            f("name", Char, "Lot/Serial Number").required(),
+            f("product_id", Many2one("product.product"), "Product").required(),
             f("ref", Char, "Internal Reference"),
-            ro("product_qty", Float, "On Hand Quantity"),
+            ro("product_qty", Float, "On Hand Quantity").computed(),
             ro("quant_ids", One2many("stock.quant"), "Quants"),
             f("company_id", Many2one("res.company"), "Company"),
             ro("display_name", Char, "Display Name"),
@@ -423,18 +479,22 @@ pub static MODELS: &[ModelDef] = &[
         order: "id",
         fields: &[
             ro("id", Integer, "ID"),
-            f("product_id", Many2one("product.product"), "Product"),
-            f("location_id", Many2one("stock.location"), "Location"),
+            f("product_id", Many2one("product.product"), "Product").required(),
+            f("location_id", Many2one("stock.location"), "Location").required(),
             f("lot_id", Many2one("stock.lot"), "Lot/Serial Number"),
             ro("quantity", Float, "Quantity"),
             ro("reserved_quantity", Float, "Reserved Quantity"),
-            ro("available_quantity", Float, "Available Quantity"),
+            ro("available_quantity", Float, "Available Quantity").computed(),
+            f("inventory_quantity", Float, "Counted Quantity"),
+            f("inventory_quantity_set", Boolean, "Inventory Quantity Set"),
+            f("inventory_quantity_auto_apply", Float, "Inventoried Quantity").computed(),
+            ro("inventory_diff_quantity", Float, "Difference"),
             f("company_id", Many2one("res.company"), "Company"),
             ro("in_date", Datetime, "Incoming Date"),
             ro("display_name", Char, "Display Name"),
             ro("write_date", Datetime, "Last Updated on"),
         ],
-        methods: &[],
+        methods: &["action_apply_inventory"],
         acl: OPEN,
         has_active: false,
     },
@@ -445,16 +505,16 @@ pub static MODELS: &[ModelDef] = &[
         order: "date_order desc, id desc",
         fields: &[
             ro("id", Integer, "ID"),
-            f("name", Char, "Order Reference"),
+            f("name", Char, "Order Reference").required(),
             ro("state", Selection, "Status"),
-            f("partner_id", Many2one("res.partner"), "Customer"),
+            f("partner_id", Many2one("res.partner"), "Customer").required(),
             f("client_order_ref", Char, "Customer Reference"),
             f("origin", Char, "Source Document"),
             ro("currency_id", Many2one("res.currency"), "Currency"),
             f("date_order", Datetime, "Order Date"),
             f("order_line", One2many("sale.order.line"), "Order Lines"),
             ro("picking_ids", One2many("stock.picking"), "Transfers"),
-            ro("delivery_count", Integer, "Delivery Orders"),
+            ro("delivery_count", Integer, "Delivery Orders").computed(),
             ro("delivery_status", Selection, "Delivery Status"),
             f("company_id", Many2one("res.company"), "Company"),
             f("warehouse_id", Many2one("stock.warehouse"), "Warehouse"),
@@ -501,10 +561,10 @@ pub static MODELS: &[ModelDef] = &[
             f("origin", Char, "Source Document"),
             f("note", Html, "Notes"),
             f("partner_id", Many2one("res.partner"), "Contact"),
-            f("picking_type_id", Many2one("stock.picking.type"), "Operation Type"),
-            ro("picking_type_code", Selection, "Type of Operation"),
-            f("location_id", Many2one("stock.location"), "Source Location"),
-            f("location_dest_id", Many2one("stock.location"), "Destination Location"),
+            f("picking_type_id", Many2one("stock.picking.type"), "Operation Type").required(),
+            ro("picking_type_code", Selection, "Type of Operation").computed(),
+            f("location_id", Many2one("stock.location"), "Source Location").required(),
+            f("location_dest_id", Many2one("stock.location"), "Destination Location").required(),
             ro("state", Selection, "Status"),
             f("move_ids", One2many("stock.move"), "Stock Moves"),
             f(
@@ -517,6 +577,7 @@ pub static MODELS: &[ModelDef] = &[
             ro("backorder_ids", One2many("stock.picking"), "Back Orders"),
             f("return_id", Many2one("stock.picking"), "Return of"),
             ro("return_ids", One2many("stock.picking"), "Returns"),
+            ro("return_count", Integer, "# Returns").computed(),
             f("scheduled_date", Datetime, "Scheduled Date"),
             ro("date_deadline", Datetime, "Deadline"),
             ro("date_done", Datetime, "Date of Transfer"),
@@ -529,6 +590,7 @@ pub static MODELS: &[ModelDef] = &[
             f("company_id", Many2one("res.company"), "Company"),
             ro("is_locked", Boolean, "Is Locked"),
             ro("display_name", Char, "Display Name"),
+            ro("create_uid", Many2one("res.users"), "Created by"),
             ro("create_date", Datetime, "Created on"),
             ro("write_date", Datetime, "Last Updated on"),
         ],
@@ -549,12 +611,12 @@ pub static MODELS: &[ModelDef] = &[
         order: "sequence, id",
         fields: &[
             ro("id", Integer, "ID"),
-            f("name", Char, "Description"),
+            f("name", Char, "Description").required(),
             ro("reference", Char, "Reference"),
             f("origin", Char, "Source Document"),
             f("description_picking", Text, "Description of Picking"),
-            f("product_id", Many2one("product.product"), "Product"),
-            f("product_uom_qty", Float, "Demand"),
+            f("product_id", Many2one("product.product"), "Product").required(),
+            f("product_uom_qty", Float, "Demand").required(),
             ro("product_qty", Float, "Real Quantity"),
             f("quantity", Float, "Quantity"),
             f("product_uom", Many2one("uom.uom"), "UoM"),
@@ -572,9 +634,10 @@ pub static MODELS: &[ModelDef] = &[
             f("to_refund", Boolean, "Update quantities on SO/PO"),
             f("sale_line_id", Many2one("sale.order.line"), "Sale Line"),
             f("move_line_ids", One2many("stock.move.line"), "Move Lines"),
-            ro("lot_ids", Many2many("stock.lot"), "Serial Numbers"),
+            ro("lot_ids", Many2many("stock.lot"), "Serial Numbers").computed(),
             ro("scrapped", Boolean, "Scrapped"),
             ro("scrap_id", Many2one("stock.scrap"), "Scrap operation"),
+            f("is_inventory", Boolean, "Inventory"),
             f("sequence", Integer, "Sequence"),
             f("procure_method", Selection, "Supply Method"),
             f("date", Datetime, "Date Scheduled"),
@@ -652,7 +715,10 @@ pub static MODELS: &[ModelDef] = &[
             ro("id", Integer, "ID"),
             f("picking_id", Many2one("stock.picking"), "Picking"),
             f("product_return_moves", One2many("stock.return.picking.line"), "Moves"),
-            f("location_id", Many2one("stock.location"), "Return Location"),
+            f("location_id", Many2one("stock.location"), "Return Location").domain(
+                "['|', ('id', '=', original_location_id), '|', '&', ('return_location', '=', True), ('company_id', '=', \
+                 False), '&', ('return_location', '=', True), ('company_id', '=', company_id)]",
+            ),
             f("original_location_id", Many2one("stock.location"), "Original Location"),
             f("parent_location_id", Many2one("stock.location"), "Parent Location"),
             f("move_dest_exists", Boolean, "Chained Move Exists"),
@@ -764,7 +830,7 @@ pub static MODELS: &[ModelDef] = &[
             ro("id", Integer, "ID"),
             f("module", Char, "Module"),
             f("name", Char, "External Identifier"),
-            ro("complete_name", Char, "Complete ID"),
+            ro("complete_name", Char, "Complete ID").computed(),
             f("model", Char, "Model Name"),
             f("res_id", Integer, "Record ID"),
             f("noupdate", Boolean, "Non Updatable"),

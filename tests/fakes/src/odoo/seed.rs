@@ -1,11 +1,14 @@
 //! The starting data of a fake Odoo: the demo warehouse of the transcripts (same ids for the
 //! records they use: locations 4, 5, 7, 8, 16, 17; picking types 1, 2, 5; products 5, 17, 18,
 //! 20, 31, 36; partner 10; lots 2–4; users 2 and 6) and, for `Seed::Warehouse`, the returns
-//! locations, barcodes and done deliveries the returns flows start from. Also the helpers tests
-//! use to add products, lots, quants, partners, locations and deliveries.
+//! locations, barcodes and done deliveries the returns flows start from; for every seed the
+//! `res.groups` rights (with the lab's ids for Internal User and Inventory Administrator). Also
+//! the helpers tests use to add products, lots, quants, partners, locations, users and
+//! deliveries.
 
 use super::db::{
-    Company, ConfigParam, Database, Location, Lot, ModelData, Partner, PickingType, Product, Table, User, Warehouse,
+    Company, ConfigParam, Database, Group, Location, Lot, ModelData, Partner, PickingType, Product, Table, User,
+    Warehouse,
 };
 use super::error::OdooError;
 use super::stock;
@@ -165,6 +168,10 @@ fn partner(id: i64, name: &str, phone: Option<&str>, is_company: bool) -> Partne
     }
 }
 
+/// A warehouse operation type as Odoo 17 creates it: Receipts have no default source (the
+/// partner's vendor location is used) and Delivery Orders no default destination (transcript 22
+/// reads `default_location_dest_id: false`; the partner's customer location is used); receipts
+/// create lots, the others use existing ones.
 #[allow(clippy::too_many_arguments)]
 fn picking_type(
     id: i64,
@@ -172,8 +179,8 @@ fn picking_type(
     code: &str,
     seq: &str,
     next: u32,
-    src: i64,
-    dest: i64,
+    src: Option<i64>,
+    dest: Option<i64>,
     return_type: Option<i64>,
 ) -> PickingType {
     PickingType {
@@ -184,16 +191,237 @@ fn picking_type(
         prefix: format!("WH/{seq}/"),
         next_number: next,
         sequence: id,
-        default_location_src_id: Some(src),
-        default_location_dest_id: Some(dest),
+        default_location_src_id: src,
+        default_location_dest_id: dest,
         warehouse_id: Some(1),
         return_picking_type_id: return_type,
+        default_location_return_id: None,
         create_backorder: "ask".to_owned(),
         use_create_lots: code == "incoming",
-        use_existing_lots: true,
+        use_existing_lots: code != "incoming",
         active: true,
         write_date: 0,
     }
+}
+
+/// Well-known `res.groups` ids. Internal User (1) and Inventory Administrator (38) are the ids
+/// of the lab server (transcript 26 looks them up by external id); the others only need to be
+/// stable. Their names are the `category/name` AccessError messages list.
+pub mod groups {
+    /// `base.group_user`, User types/Internal User.
+    pub const INTERNAL_USER: i64 = 1;
+    /// `base.group_system`, Administration/Settings.
+    pub const SETTINGS: i64 = 2;
+    /// `base.group_erp_manager`, Administration/Access Rights.
+    pub const ACCESS_RIGHTS: i64 = 3;
+    /// `base.group_portal`, User types/Portal.
+    pub const PORTAL: i64 = 10;
+    /// `account.group_account_invoice`, Invoicing/Billing.
+    pub const BILLING: i64 = 20;
+    /// `account.group_account_manager`, Invoicing/Billing Administrator.
+    pub const BILLING_ADMIN: i64 = 21;
+    /// `account.group_account_readonly`, Technical/Show Accounting Features - Readonly.
+    pub const ACCOUNTING_READONLY: i64 = 22;
+    /// `sales_team.group_sale_salesman`, Sales/User: Own Documents Only.
+    pub const SALES_OWN: i64 = 30;
+    /// `sales_team.group_sale_salesman_all_leads`, Sales/User: All Documents.
+    pub const SALES_ALL: i64 = 31;
+    /// `sales_team.group_sale_manager`, Sales/Administrator.
+    pub const SALES_ADMIN: i64 = 32;
+    /// `purchase.group_purchase_user`, Purchase/User.
+    pub const PURCHASE_USER: i64 = 33;
+    /// `purchase.group_purchase_manager`, Purchase/Administrator.
+    pub const PURCHASE_ADMIN: i64 = 34;
+    /// `stock.group_stock_user`, Inventory/User.
+    pub const STOCK_USER: i64 = 37;
+    /// `stock.group_stock_manager`, Inventory/Administrator.
+    pub const STOCK_MANAGER: i64 = 38;
+
+    /// One seeded group: id, module, xml name, category, name, implied groups.
+    pub(crate) type Seeded = (
+        i64,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static [i64],
+    );
+
+    /// Every seeded group.
+    pub(crate) const ALL: &[Seeded] = &[
+        (INTERNAL_USER, "base", "group_user", "User types", "Internal User", &[]),
+        (
+            SETTINGS,
+            "base",
+            "group_system",
+            "Administration",
+            "Settings",
+            &[ACCESS_RIGHTS],
+        ),
+        (
+            ACCESS_RIGHTS,
+            "base",
+            "group_erp_manager",
+            "Administration",
+            "Access Rights",
+            &[],
+        ),
+        (PORTAL, "base", "group_portal", "User types", "Portal", &[]),
+        (BILLING, "account", "group_account_invoice", "Invoicing", "Billing", &[]),
+        (
+            BILLING_ADMIN,
+            "account",
+            "group_account_manager",
+            "Invoicing",
+            "Billing Administrator",
+            &[BILLING],
+        ),
+        (
+            ACCOUNTING_READONLY,
+            "account",
+            "group_account_readonly",
+            "Technical",
+            "Show Accounting Features - Readonly",
+            &[],
+        ),
+        (
+            SALES_OWN,
+            "sales_team",
+            "group_sale_salesman",
+            "Sales",
+            "User: Own Documents Only",
+            &[],
+        ),
+        (
+            SALES_ALL,
+            "sales_team",
+            "group_sale_salesman_all_leads",
+            "Sales",
+            "User: All Documents",
+            &[SALES_OWN],
+        ),
+        (
+            SALES_ADMIN,
+            "sales_team",
+            "group_sale_manager",
+            "Sales",
+            "Administrator",
+            &[SALES_ALL],
+        ),
+        (
+            PURCHASE_USER,
+            "purchase",
+            "group_purchase_user",
+            "Purchase",
+            "User",
+            &[],
+        ),
+        (
+            PURCHASE_ADMIN,
+            "purchase",
+            "group_purchase_manager",
+            "Purchase",
+            "Administrator",
+            &[PURCHASE_USER],
+        ),
+        (STOCK_USER, "stock", "group_stock_user", "Inventory", "User", &[]),
+        (
+            STOCK_MANAGER,
+            "stock",
+            "group_stock_manager",
+            "Inventory",
+            "Administrator",
+            &[STOCK_USER],
+        ),
+    ];
+
+    /// The groups that may read journal entries (`account.move`), in the order Odoo lists them in
+    /// the AccessError of transcript 25: a user with none of them cannot change a done move of a
+    /// storable product, because `stock_account` revalues it.
+    pub const READ_JOURNAL_ENTRIES: &[i64] = &[
+        BILLING,
+        BILLING_ADMIN,
+        PURCHASE_USER,
+        SALES_OWN,
+        ACCOUNTING_READONLY,
+        PORTAL,
+    ];
+}
+
+/// A user to add with [`add_user`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub name: String,
+    pub login: String,
+    pub password: String,
+    /// The email of the user's partner. Without one, anything that posts a chatter message as
+    /// this user (`create_returns`, making a backorder) is a UserError.
+    pub email: Option<String>,
+    /// `res.groups` ids (see [`groups`]); implied groups follow.
+    pub groups: Vec<i64>,
+    /// An API key (JSON-2 bearer; also accepted as the JSON-RPC password).
+    pub api_key: Option<String>,
+}
+
+impl NewUser {
+    /// An internal user with Inventory Administrator rights and nothing else — in particular no
+    /// accounting rights — like the lab's `returns-edge` user: password = login, email
+    /// `<login>@example.com`.
+    pub fn inventory_manager(login: &str, name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            login: login.to_owned(),
+            password: login.to_owned(),
+            email: Some(format!("{login}@example.com")),
+            groups: vec![groups::INTERNAL_USER, groups::STOCK_MANAGER],
+            api_key: None,
+        }
+    }
+
+    /// The same user without an email (transcript 26's `returns-noemail`).
+    pub fn without_email(self) -> Self {
+        Self { email: None, ..self }
+    }
+
+    /// The same user with accounting rights too (Invoicing/Billing), so that it may change done
+    /// moves as the admin can.
+    pub fn with_accounting(mut self) -> Self {
+        self.groups.push(groups::BILLING);
+        self
+    }
+
+    /// The same user with an API key.
+    pub fn with_api_key(self, key: &str) -> Self {
+        Self {
+            api_key: Some(key.to_owned()),
+            ..self
+        }
+    }
+}
+
+/// Adds a user (and its partner); returns the uid.
+pub fn add_user(db: &mut Database, user: &NewUser) -> i64 {
+    let now = db.now;
+    let partner_id = db.partners.insert_with(|id| Partner {
+        id,
+        email: user.email.clone(),
+        create_date: now,
+        write_date: now,
+        ..partner(id, &user.name, None, false)
+    });
+    db.users.insert_with(|id| User {
+        id,
+        name: user.name.clone(),
+        login: user.login.clone(),
+        password: user.password.clone(),
+        api_keys: user.api_key.iter().cloned().collect(),
+        partner_id,
+        tz: "Europe/Brussels".into(),
+        lang: "en_US".into(),
+        groups: user.groups.clone(),
+        active: true,
+        write_date: now,
+    })
 }
 
 fn product(id: i64, name: &str, code: &str, tracking: &str, weight: f64) -> Product {
@@ -218,6 +446,7 @@ pub fn build(seed: Seed, password: &str, api_key: &str, now: i64, sms_confirmati
     let mut db = Database {
         delivery_module: false,
         now,
+        uid: 2,
         company: Company {
             id: 1,
             name: "My Company (San Francisco)".into(),
@@ -237,6 +466,7 @@ pub fn build(seed: Seed, password: &str, api_key: &str, now: i64, sms_confirmati
             int_type_id: 5,
         },
         users: Table::starting_at(7),
+        groups: Table::starting_at(50),
         partners: Table::starting_at(60),
         locations: Table::starting_at(34),
         picking_types: Table::starting_at(10),
@@ -257,7 +487,7 @@ pub fn build(seed: Seed, password: &str, api_key: &str, now: i64, sms_confirmati
         backorder_lines: Table::default(),
         sms_wizards: Table::default(),
         scrap_warnings: Table::default(),
-        model_data: Table::starting_at(23240),
+        model_data: Table::default(),
         config_params: Table::default(),
         config_settings: Table::default(),
     };
@@ -272,7 +502,12 @@ pub fn build(seed: Seed, password: &str, api_key: &str, now: i64, sms_confirmati
             partner_id: 3,
             tz: "Europe/Brussels".into(),
             lang: "en_US".into(),
-            is_admin: true,
+            // Odoo's admin has every right (and the technical groups these imply).
+            groups: groups::ALL
+                .iter()
+                .map(|g| g.0)
+                .filter(|g| *g != groups::PORTAL)
+                .collect(),
             active: true,
             write_date: now,
         },
@@ -288,15 +523,27 @@ pub fn build(seed: Seed, password: &str, api_key: &str, now: i64, sms_confirmati
             partner_id: 7,
             tz: "Europe/Brussels".into(),
             lang: "en_US".into(),
-            is_admin: false,
+            // Marc Demo: an internal user with the demo data's user rights, no administration.
+            groups: vec![
+                groups::INTERNAL_USER,
+                groups::STOCK_USER,
+                groups::SALES_OWN,
+                groups::PURCHASE_USER,
+            ],
             active: true,
             write_date: now,
         },
     );
     for p in [
         partner(1, "My Company (San Francisco)", Some("+1 555-555-5556"), true),
-        partner(3, "Mitchell Admin", None, false),
-        partner(7, "Marc Demo", None, false),
+        Partner {
+            email: Some("admin@yourcompany.example.com".into()),
+            ..partner(3, "Mitchell Admin", None, false)
+        },
+        Partner {
+            email: Some("mark.brown23@example.com".into()),
+            ..partner(7, "Marc Demo", None, false)
+        },
         partner(10, "Deco Addict", Some("(603)-996-3829"), true),
         partner(11, "Gemini Furniture", Some("(941)-284-4875"), true),
         partner(12, "Azure Interior", Some("(870)-931-0505"), true),
@@ -324,14 +571,14 @@ pub fn build(seed: Seed, password: &str, api_key: &str, now: i64, sms_confirmati
     }
     // The lab server had issued WH/IN/00001..06 and WH/OUT/00001..11 before the transcripts.
     db.picking_types
-        .insert_at(1, picking_type(1, "Receipts", "incoming", "IN", 7, 4, 8, None));
+        .insert_at(1, picking_type(1, "Receipts", "incoming", "IN", 7, None, Some(8), None));
     db.picking_types.insert_at(
         2,
-        picking_type(2, "Delivery Orders", "outgoing", "OUT", 12, 8, 5, Some(1)),
+        picking_type(2, "Delivery Orders", "outgoing", "OUT", 12, Some(8), None, Some(1)),
     );
     db.picking_types.insert_at(
         5,
-        picking_type(5, "Internal Transfers", "internal", "INT", 1, 8, 8, None),
+        picking_type(5, "Internal Transfers", "internal", "INT", 1, Some(8), Some(8), None),
     );
     db.picking_types.next_id = 10;
     for p in [
@@ -401,6 +648,27 @@ pub fn build(seed: Seed, password: &str, api_key: &str, now: i64, sms_confirmati
             noupdate: true,
         });
     }
+    for (id, module, xml_name, category, name, implied) in groups::ALL {
+        db.groups.insert_at(
+            *id,
+            Group {
+                id: *id,
+                category: (*category).into(),
+                name: (*name).into(),
+                implied: implied.to_vec(),
+            },
+        );
+        db.model_data.insert_with(|data_id| ModelData {
+            id: data_id,
+            module: (*module).into(),
+            name: (*xml_name).into(),
+            model: "res.groups".into(),
+            res_id: *id,
+            noupdate: true,
+        });
+    }
+    db.groups.next_id = 50;
+    // The lab's next external id was 23240 (transcript 10); the seeded ones sit below it.
     db.model_data.next_id = 23240;
     db.config_params.insert_with(|id| ConfigParam {
         id,

@@ -97,7 +97,8 @@ impl Shared {
             .or_default() += 1;
     }
 
-    /// One transaction: a copy is kept to roll back to when the call fails, and the clock
+    /// One transaction: a copy is kept to roll back to when the call fails (keeping only what
+    /// the attempt took from the sequences, which PostgreSQL never gives back), and the clock
     /// moves on only for calls that change state.
     fn transact(
         &self,
@@ -112,7 +113,8 @@ impl Shared {
         db.begin(wall_clock());
         let result = run(&mut db);
         if result.is_err() {
-            *db = backup;
+            let failed = std::mem::replace(&mut *db, backup);
+            db.keep_sequences_of(&failed);
         }
         result
     }
@@ -254,8 +256,12 @@ async fn finish(
     }
 }
 
+/// A JSON-RPC answer. A method that returns Python's `None` (`stock.quant.action_apply_inventory`)
+/// gets an answer with **no `result` key at all**, as Odoo's `_json_response` only sets `result`
+/// when it is not `None` (transcript 22); the model code returns `Value::Null` for `None`.
 fn rpc_reply(id: &Value, result: Result<Value, OdooError>) -> Response {
     let body = match result {
+        Ok(Value::Null) => json!({"jsonrpc": "2.0", "id": id}),
         Ok(value) => json!({"jsonrpc": "2.0", "id": id, "result": value}),
         Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error.jsonrpc_error()}),
     };

@@ -5,6 +5,13 @@
 //! the map from answers, failing when an answer maps a recorded id to two fake ones (or the
 //! reverse). Everything else — keys, states, quantities, wizard actions, error names and
 //! messages — must be equal. Dates must be dates.
+//!
+//! The session has two parts: the lab was restored to a snapshot before `22_…` (see
+//! [`RESTORED_BEFORE`]), so replaying a file of the second part starts from that snapshot.
+//! From 22 on, calls are made by several users (`[admin]`, `[returns-edge]`,
+//! `[returns-noemail]` in the notes): the recorded requests carry each user's uid and password,
+//! and the replayer maps uids like any other id (learnt from `common.login` and
+//! `res.users.create` answers).
 
 // Each test binary uses part of this module.
 #![allow(dead_code)]
@@ -14,7 +21,7 @@ pub mod rpc;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use returns_edge_fakes::odoo::{FakeOdoo, FakeOdooOptions, Seed};
+use returns_edge_fakes::odoo::{groups, FakeOdoo, FakeOdooOptions, NewUser, Seed};
 use serde_json::{Map, Value};
 
 /// The files of one lab session, in the order they were recorded.
@@ -40,7 +47,21 @@ pub const SESSION: &[&str] = &[
     "18_barcode_lot_lookup",
     "20_timing",
     "21_lot_tracked_return",
+    "22_return_default_location",
+    "23_transfer_insufficient_stock",
+    "24_backorder_fields",
+    "25_two_parcels_one_return",
+    "26_create_returns_user_without_email",
+    "27_lot_tracked_disposition",
 ];
+
+/// The file before which the lab was restored to a snapshot: its ids and document numbers
+/// start again where 03 had them (S00025, WH/OUT/00012, WH/IN/00007), the first delivery asks
+/// the SMS question again ("first delivery of the company since reset"), and the snapshot held
+/// what 00_setup and 09 had made (WH/Returns 34, WH/Quarantine 35, WH/Refurbish 36) plus a user
+/// `returns-edge` (uid 8: Internal User and Inventory Administrator, with an email, without
+/// accounting rights). See [`Replayer::restored_lab`].
+pub const RESTORED_BEFORE: &str = "22_return_default_location";
 
 /// Values that depend on demo data the fake does not copy (other open deliveries, other
 /// warehouses): the numbers under these keys are not compared at these steps.
@@ -66,6 +87,8 @@ pub fn key_model(key: &str) -> Option<&'static str> {
         | "default_location_src_id"
         | "default_location_dest_id"
         | "location" => "stock.location",
+        "create_uid" | "write_uid" => "res.users",
+        "groups_id" => "res.groups",
         "picking_id"
         | "backorder_id"
         | "return_id"
@@ -204,6 +227,10 @@ impl Replayer {
         // The seed reuses the lab's ids for the demo records the transcripts touch.
         let seeded: &[(&str, &[i64])] = &[
             ("res.users", &[2, 6]),
+            (
+                "res.groups",
+                &[groups::INTERNAL_USER, groups::STOCK_USER, groups::STOCK_MANAGER],
+            ),
             ("res.company", &[1]),
             ("res.partner", &[1, 3, 7, 10, 11, 12]),
             ("stock.location", &[1, 2, 3, 4, 5, 7, 8, 14, 15, 16, 17, 18]),
@@ -222,16 +249,43 @@ impl Replayer {
         replayer
     }
 
-    /// Replays the session's files up to and including `last`.
-    pub async fn replay_through(last: &str) -> Replayer {
+    /// The lab as it was restored before [`RESTORED_BEFORE`]: a fresh fake, 00_setup replayed,
+    /// the two locations 09 had made, and the `returns-edge` user (whose recorded uid the
+    /// replayer learns from its `common.login`).
+    pub async fn restored_lab() -> Replayer {
         let mut replayer = Replayer::new().await;
-        for file in SESSION {
-            replayer.replay(file).await;
-            if *file == last {
-                return replayer;
-            }
+        replayer.replay("00_setup").await;
+        let view = 7;
+        let quarantine = replayer.odoo.add_location("Quarantine", view, "internal", None);
+        let refurbish = replayer
+            .odoo
+            .add_location("Refurbish", view, "internal", Some("WH-REFURB"));
+        for (recorded, fake) in [(35, quarantine), (36, refurbish)] {
+            replayer.learn_id("stock.location", recorded, fake, "snapshot");
         }
-        panic!("{last} is not a file of the session");
+        replayer
+            .odoo
+            .add_user(&NewUser::inventory_manager("returns-edge", "Returns Edge"));
+        replayer
+    }
+
+    /// Replays the session's files up to and including `last` (from the snapshot when `last`
+    /// comes after it).
+    pub async fn replay_through(last: &str) -> Replayer {
+        let position = |name: &str| SESSION.iter().position(|f| *f == name);
+        let Some(end) = position(last) else {
+            panic!("{last} is not a file of the session");
+        };
+        let restored = position(RESTORED_BEFORE).unwrap_or(SESSION.len());
+        let (mut replayer, start) = if end >= restored {
+            (Replayer::restored_lab().await, restored)
+        } else {
+            (Replayer::new().await, 0)
+        };
+        for file in &SESSION[start..=end] {
+            replayer.replay(file).await;
+        }
+        replayer
     }
 
     /// Replays every exchange of one file.
@@ -281,6 +335,8 @@ impl Replayer {
         ) {
             (Some(r), Some(g), None, None) => self.result(r, g, &model, &method),
             (None, None, Some(r), Some(g)) => self.same(r, g, None, "error"),
+            // A method that returned `None`: Odoo sends neither `result` nor `error`.
+            (None, None, None, None) => {}
             _ => self.fail(format!("recorded {recorded}\n got {got}\n ({})", exchange.note)),
         }
     }
@@ -429,6 +485,8 @@ impl Replayer {
     fn result(&mut self, recorded: &Value, got: &Value, model: &str, method: &str) {
         match method {
             "create" | "search" => self.same(recorded, got, Some(model), "result"),
+            // `common.login`/`authenticate` answer a uid (or false).
+            "login" | "authenticate" if model == "common" => self.same(recorded, got, Some("res.users"), "result"),
             "check_object_reference" => {
                 let target = recorded[0].as_str().unwrap_or("").to_owned();
                 self.same(&recorded[0], &got[0], None, "result[0]");

@@ -1,4 +1,4 @@
-//! A small JSON-RPC client for tests: `execute_kw` as the admin of a fake Odoo, answering the
+//! A small JSON-RPC client for tests: `execute_kw` as the admin (or another user) of a fake Odoo, answering the
 //! `result` or the error's `data` (name, message…), so tests read like the calls they make.
 
 use std::time::Duration;
@@ -27,6 +27,15 @@ impl Rpc {
             db: odoo.db().to_owned(),
             uid: odoo.uid(),
             password: odoo.password(),
+        }
+    }
+
+    /// Another user of `odoo` (uid and password), e.g. one made with `FakeOdoo::add_user`.
+    pub fn as_user(odoo: &FakeOdoo, uid: i64, password: &str) -> Rpc {
+        Rpc {
+            uid,
+            password: password.to_owned(),
+            ..Rpc::new(odoo)
         }
     }
 
