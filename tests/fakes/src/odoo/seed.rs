@@ -727,6 +727,15 @@ pub fn build(seed: Seed, password: &str, api_key: &str, now: i64, sms_confirmati
         ids.returns_location = Some(34);
         ids.quarantine_location = Some(35);
         ids.refurbish_location = Some(36);
+        // The rest of the sink's default disposition targets, which a site creates once like
+        // WH/Refurbish (README, "Odoo side, once per site").
+        for (name, barcode) in [
+            ("Recycle", "WH-RECYCLE"),
+            ("Liquidation", "WH-LIQUIDATION"),
+            ("Donations", "WH-DONATIONS"),
+        ] {
+            add_location(&mut db, name, 7, "internal", Some(barcode));
+        }
         for (id, barcode) in [
             (5, "4006381333900"),
             (17, "4006381333931"),
