@@ -1,9 +1,13 @@
-//! Configuration: a TOML file (or the embedded `config/returns-edge.toml`), overridden by
-//! `RETURNS_EDGE_…` environment variables, overridden by command-line flags; validated once
+//! Configuration: the embedded `config/returns-edge.toml`, then the site's file (any subset of
+//! keys), then `RETURNS_EDGE_…` environment variables, then command-line flags; validated once
 //! into typed settings. Nothing downstream re-reads or re-checks configuration.
 //!
-//! Errors name the key and, for the file, the line: `check-config` exists so that a broken line is
-//! found before a restart, not by one.
+//! The layers are merged as TOML tables before typing (`layers.rs`), so a partial file is held to
+//! the same strict rules as a complete one: unknown keys are refused, with the file and line (or
+//! the variable, or the flag) that set them. `check-config` exists so that a broken line is found
+//! before a restart, not by one; `check-config --show` prints what a server would run with.
+
+mod layers;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -13,11 +17,11 @@ use serde::{Deserialize, Deserializer};
 
 use crate::domain::{Policy, ScaleId, SiteId, StationId};
 use crate::sinks::{SinkKind, SinkName};
+use layers::Seg;
+pub use layers::{Layered, Source};
 
 /// The embedded defaults, also shipped as `config/returns-edge.toml`.
 pub const DEFAULT_TOML: &str = include_str!("../config/returns-edge.toml");
-
-const ENV_PREFIX: &str = "RETURNS_EDGE_";
 
 /// Validated settings.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -260,56 +264,66 @@ pub enum ConfigError {
     /// A value that is fine alone but not with the others.
     #[error("config key `{key}`: {message}")]
     Invalid { key: String, message: String },
+    /// A key refused where it was set: `origin` is the file and line, the environment variable
+    /// or the flag.
+    #[error("{origin}: key `{key}`: {message}")]
+    At {
+        origin: String,
+        key: String,
+        message: String,
+    },
 }
 
 impl Config {
-    /// Loads the file (or the embedded defaults), then environment, then flags.
+    /// Loads the layers (embedded defaults, the file if any, environment, flags) into settings.
     pub fn load(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
         flags: &FlagOverrides,
     ) -> Result<Config, ConfigError> {
-        let (origin, text) = match file {
-            Some(path) => (
-                path.display().to_string(),
+        Self::load_layered(file, env, flags).map(|(config, _)| config)
+    }
+
+    /// [`Config::load`], also handing back the layers: where each value came from, for
+    /// `check-config --show`.
+    pub fn load_layered(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &FlagOverrides,
+    ) -> Result<(Config, Layered), ConfigError> {
+        let text = file
+            .map(|path| {
                 std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                     path: path.to_owned(),
                     source,
-                })?,
-            ),
-            None => ("embedded defaults".to_owned(), DEFAULT_TOML.to_owned()),
-        };
-        // Parse the file alone first so that its errors carry its own line numbers.
-        toml::from_str::<Config>(&text).map_err(|e| ConfigError::Parse {
-            origin: origin.clone(),
-            message: e.to_string(),
-        })?;
-        let mut table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            origin: origin.clone(),
-            message: e.to_string(),
-        })?;
-        let applied = apply_env(&mut table, env)?;
-        let mut config: Config = if applied.is_empty() {
-            toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                origin,
-                message: e.to_string(),
-            })?
-        } else {
-            Config::deserialize(table).map_err(|e| ConfigError::Env {
-                var: applied.join(", "),
-                message: e.to_string().trim().to_owned(),
-            })?
-        };
+                })
+            })
+            .transpose()?;
+        let mut layers = Layered::build(file.zip(text.as_deref()), env)?;
+        // Typed from the merged table, so a partial file is judged by the same strict rules as a
+        // whole one; the error's key path finds the layer and line that set the key.
+        let mut config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(layers.table.clone())).map_err(|e| {
+                let path = key_path(e.path());
+                layers.error_at(&path, e.inner().message().trim())
+            })?;
         if let Some(listen) = flags.listen {
             config.server.listen = listen;
+            layers.set_flag(
+                &["server", "listen"],
+                "--listen",
+                toml::Value::String(listen.to_string()),
+            );
         }
         if let Some(dir) = &flags.data_dir {
             config.store.data_dir = dir.clone();
+            let shown = toml::Value::String(dir.display().to_string());
+            layers.set_flag(&["store", "data_dir"], "--data-dir", shown);
         }
-        config.validate()?;
+        config.validate().map_err(|e| placed(&layers, e))?;
         config.policy.rules = crate::policy_file::load(config.policy.file.as_deref())?;
-        config.validate_against_policy()?;
-        Ok(config)
+        config.validate_against_policy().map_err(|e| placed(&layers, e))?;
+        Ok((config, layers))
     }
 
     /// What needs the loaded policy: each Odoo sink has a location for every disposition the
@@ -438,73 +452,36 @@ impl Config {
 
     /// The environment variables this build understands, with the key each overrides.
     pub fn env_vars() -> BTreeMap<String, Vec<String>> {
-        let defaults: toml::Table = toml::from_str(DEFAULT_TOML).unwrap_or_default();
-        let mut out = BTreeMap::new();
-        collect_leaves(&defaults, &mut Vec::new(), &mut out);
-        out
+        layers::env_vars()
     }
 }
 
-fn collect_leaves(table: &toml::Table, path: &mut Vec<String>, out: &mut BTreeMap<String, Vec<String>>) {
-    for (key, value) in table {
-        path.push(key.clone());
-        match value {
-            toml::Value::Table(inner) => collect_leaves(inner, path, out),
-            _ => {
-                let var = format!("{ENV_PREFIX}{}", path.join("_").to_uppercase());
-                out.insert(var, path.clone());
-            }
-        }
-        path.pop();
-    }
+/// serde_path_to_error's path as ours; it stops where serde stopped seeing keys (inside an
+/// internally tagged enum, at the enum's table).
+fn key_path(path: &serde_path_to_error::Path) -> Vec<Seg> {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .map_while(|segment| match segment {
+            Segment::Map { key } => Some(Seg::Key(key.clone())),
+            Segment::Seq { index } => Some(Seg::Index(*index)),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .collect()
 }
 
-/// Applies `RETURNS_EDGE_*` variables to the parsed file. A value is read as TOML when it parses
-/// as one (numbers, booleans, arrays) and as a plain string otherwise, so `RETURNS_EDGE_SERVER_LISTEN=0.0.0.0:80`
-/// needs no quotes. Unknown `RETURNS_EDGE_*` variables are refused: a typo must not be ignored.
-fn apply_env(
-    table: &mut toml::Table,
-    env: impl IntoIterator<Item = (String, String)>,
-) -> Result<Vec<String>, ConfigError> {
-    let known = Config::env_vars();
-    let mut applied = Vec::new();
-    let mut env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
-    env.sort();
-    for (var, raw) in env {
-        let Some(path) = known.get(&var) else {
-            // Variables for other purposes (RETURNS_EDGE_LOG for tests, secrets files) are not
-            // config keys; only refuse names that look like a config key with a typo.
-            if var.ends_with("_FILE") || var == "RETURNS_EDGE_CONFIG" {
-                continue;
+/// A validation error about a key some layer other than the defaults set, placed at that layer
+/// (file line, variable, flag). Errors about the defaults themselves stay as they are.
+fn placed(layers: &Layered, error: ConfigError) -> ConfigError {
+    match error {
+        ConfigError::Invalid { key, message } => {
+            let path = layers::parse_dotted(&key);
+            match layers.source_of(&path) {
+                Source::Default => ConfigError::Invalid { key, message },
+                _ => layers.error_at(&path, message),
             }
-            let names: Vec<&str> = known.keys().map(String::as_str).collect();
-            return Err(ConfigError::Env {
-                var,
-                message: format!("not a configuration variable; known ones are {}", names.join(", ")),
-            });
-        };
-        let value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
-            Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(raw.clone())),
-            Err(_) => toml::Value::String(raw.clone()),
-        };
-        let (leaf, parents) = path.split_last().expect("env paths have at least one key");
-        let mut cursor = &mut *table;
-        for key in parents {
-            let entry = cursor
-                .entry(key.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            let toml::Value::Table(next) = entry else {
-                return Err(ConfigError::Env {
-                    var,
-                    message: format!("`{key}` is not a table in the file"),
-                });
-            };
-            cursor = next;
         }
-        cursor.insert(leaf.clone(), value);
-        applied.push(var);
+        other => other,
     }
-    Ok(applied)
 }
 
 fn in_range<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(d: D) -> Result<u64, D::Error> {
@@ -539,6 +516,40 @@ mod tests {
         assert_eq!(config.delivery, DeliveryConfig::default());
         assert_eq!(config.site.as_str(), "site-1");
         assert!(config.sinks.is_empty());
+    }
+
+    #[test]
+    fn a_file_holding_only_what_it_changes_loads_with_every_other_key_from_the_defaults() {
+        let config = load_text("# dock west\n[server]\nlisten = \"0.0.0.0:8080\"\n").unwrap();
+        assert_eq!(config.site.as_str(), "site-1");
+        assert_eq!(config.server.listen, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(config.server.max_body_bytes, ServerConfig::default().max_body_bytes);
+        assert_eq!(config.store, StoreConfig::default());
+        assert_eq!(config.device_settings, DeviceSettings::default());
+        let config = load_text("").unwrap();
+        assert_eq!(config, Config::load(None, [], &FlagOverrides::default()).unwrap());
+    }
+
+    #[test]
+    fn errors_name_the_layer_that_set_the_key_and_only_serdes_message() {
+        let err = load_text("[server]\nlisten = 5\n").unwrap_err().to_string();
+        assert!(err.contains("line 2: key `server.listen`: invalid type"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+        let env = vec![("RETURNS_EDGE_STORE_CACHE_CAPACITY_MB".to_owned(), "2".to_owned())];
+        let err = Config::load(None, env, &FlagOverrides::default())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "environment variable RETURNS_EDGE_STORE_CACHE_CAPACITY_MB: key `store.cache_capacity_mb`: \
+             expected an integer from 4 to 1024, found 2"
+        );
+        // A rule across keys is placed too: at the second sink's name, line 10.
+        let text = format!(
+            "[[sinks]]\nname = \"odoo\"\nkind = \"odoo\"\n{ODOO}[[sinks]]\nname = \"odoo\"\nkind = \"odoo\"\n{ODOO}"
+        );
+        let err = load_text(&text).unwrap_err().to_string();
+        assert!(err.contains("line 10: key `sinks[1].name`"), "{err}");
     }
 
     #[test]
