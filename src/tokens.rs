@@ -5,13 +5,18 @@
 //! up by id and compares hashes in constant time, so neither the lookup nor the comparison leaks
 //! how much of a guessed secret was right. A plain hash (not a password KDF) is enough because the
 //! secret is random and 256 bits long: there is no dictionary to attack.
+//!
+//! Operators' changes ([`issue`], [`revoke`], [`list`]: the CLI and the admin routes) are audited:
+//! each writes who did it, when and what into the store's `token_audit`, in the transaction of the
+//! change itself. [`verify`] reads the store on every request and caches nothing, so a revocation
+//! committed by a running server (or before it started) refuses the token's very next request.
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::domain::{Role, StationId, TokenId};
-use crate::store::{Store, StoreError, TokenRecord};
+use crate::store::{Store, StoreError, TokenAction, TokenActor, TokenAuditRecord, TokenRecord};
 
 const PREFIX: &str = "re1_";
 
@@ -45,8 +50,65 @@ pub struct NewToken {
     pub token: String,
 }
 
-/// Creates a token for `station` with `role` and stores its hash durably.
+/// Creates a token for `station` with `role` and stores its hash durably, without an audit
+/// record: for tests, the bench and examples that provision their own stores. Operators' paths
+/// use [`issue`].
 pub fn create(store: &Store, station: StationId, role: Role, now_ms: u64) -> Result<NewToken, StoreError> {
+    let new = mint(station, role, now_ms);
+    store.insert_token(&new.record)?;
+    Ok(new)
+}
+
+/// Creates a token on `by`'s behalf and records that, in one durable transaction.
+pub fn issue(
+    store: &Store,
+    station: StationId,
+    role: Role,
+    by: TokenActor,
+    now_ms: u64,
+) -> Result<NewToken, StoreError> {
+    let new = mint(station, role, now_ms);
+    let audit = TokenAuditRecord {
+        at_ms: now_ms,
+        by,
+        action: TokenAction::Created {
+            token: new.record.id.clone(),
+            station: new.record.station.clone(),
+            role,
+        },
+    };
+    store.insert_token_audited(&new.record, &audit)?;
+    Ok(new)
+}
+
+/// Revokes `id` on `by`'s behalf and records that; answers the token as it is now (revoked),
+/// `None` when there is no such token. Revoking twice keeps the first time and records once.
+pub fn revoke(store: &Store, id: &TokenId, by: TokenActor, now_ms: u64) -> Result<Option<TokenRecord>, StoreError> {
+    let audit = TokenAuditRecord {
+        at_ms: now_ms,
+        by,
+        action: TokenAction::Revoked { token: id.clone() },
+    };
+    store.revoke_token_audited(id, &audit)
+}
+
+/// Every token (revoked ones too: they name the authors of past events), recording that `by`
+/// read the list. The records hold hashes only; callers show ids, stations, roles and times.
+pub fn list(store: &Store, by: TokenActor, now_ms: u64) -> Result<Vec<TokenRecord>, StoreError> {
+    let tokens = store.tokens()?;
+    let audit = TokenAuditRecord {
+        at_ms: now_ms,
+        by,
+        action: TokenAction::Listed {
+            tokens: tokens.len() as u64,
+        },
+    };
+    store.audit_token_listing(&audit)?;
+    Ok(tokens)
+}
+
+/// A fresh id and secret; the record keeps only the secret's hash.
+fn mint(station: StationId, role: Role, now_ms: u64) -> NewToken {
     let mut rng = rand::rngs::OsRng;
     let mut id = [0u8; 6];
     rng.fill_bytes(&mut id);
@@ -62,11 +124,10 @@ pub fn create(store: &Store, station: StationId, role: Role, now_ms: u64) -> Res
         created_at_ms: now_ms,
         revoked_at_ms: None,
     };
-    store.insert_token(&record)?;
-    Ok(NewToken {
+    NewToken {
         token: format!("{PREFIX}{id}_{secret}"),
         record,
-    })
+    }
 }
 
 /// Verifies a bearer token against the store.
@@ -138,5 +199,55 @@ mod tests {
         assert!(matches!(verify(&store, "re1_zz"), Err(TokenError::Malformed)));
         assert!(store.revoke_token(&new.record.id, 2).unwrap());
         assert!(matches!(verify(&store, &new.token), Err(TokenError::Revoked)));
+    }
+
+    #[test]
+    fn operators_changes_are_audited_in_order_and_a_revocation_refuses_the_next_verify() {
+        let (_dir, store) = store();
+        let admin = TokenActor::Cli { user: "ops".into() };
+        let new = issue(
+            &store,
+            StationId::parse("dock-3").unwrap(),
+            Role::Receiver,
+            admin.clone(),
+            10,
+        )
+        .unwrap();
+        assert!(verify(&store, &new.token).is_ok());
+        let listed = list(&store, admin.clone(), 11).unwrap();
+        assert_eq!(listed, vec![new.record.clone()]);
+        let revoked = revoke(&store, &new.record.id, admin.clone(), 12).unwrap().unwrap();
+        assert_eq!(revoked.revoked_at_ms, Some(12));
+        assert!(matches!(verify(&store, &new.token), Err(TokenError::Revoked)));
+        // A second revocation keeps the first time and adds no record; an unknown id is None.
+        let again = revoke(&store, &new.record.id, admin.clone(), 13).unwrap().unwrap();
+        assert_eq!(again.revoked_at_ms, Some(12));
+        assert_eq!(
+            revoke(&store, &TokenId::parse("000000000000").unwrap(), admin.clone(), 14).unwrap(),
+            None
+        );
+        let trail = store.token_audit().unwrap();
+        let actions: Vec<(u64, &TokenAction)> = trail.iter().map(|r| (r.at_ms, &r.action)).collect();
+        assert_eq!(
+            actions,
+            [
+                (
+                    10,
+                    &TokenAction::Created {
+                        token: new.record.id.clone(),
+                        station: new.record.station.clone(),
+                        role: Role::Receiver
+                    }
+                ),
+                (11, &TokenAction::Listed { tokens: 1 }),
+                (
+                    12,
+                    &TokenAction::Revoked {
+                        token: new.record.id.clone()
+                    }
+                ),
+            ]
+        );
+        assert!(trail.iter().all(|r| r.by == admin));
     }
 }

@@ -17,7 +17,9 @@
 //! versioned envelopes, see `keys.rs` and `encoding.rs`), so the file depends on neither sled's
 //! on-disk format nor the machine: it restores on any returns-edge with the same or a newer
 //! schema. Trees are written in a fixed order (`meta`, `tokens`, `events`, `cases`,
-//! `case_events`, `idempotency`, `outbox`, `dead_letters`, `settled`), each in key order.
+//! `case_events`, `idempotency`, `outbox`, `dead_letters`, `settled`, `token_audit`), each in key
+//! order. `token_audit` came last and latest: a returns-edge from before it refuses such a file
+//! ("unknown tree"); restore it with this version or a newer one.
 //!
 //! # Consistency
 //! sled has no snapshots and its iterators see concurrent writes, so a backup takes the store's
@@ -58,7 +60,7 @@ const MAGIC: &[u8; 20] = b"returns-edge backup\n";
 /// copy of Odoo that the first sync after a restore rebuilds (a restored store starts with no
 /// cache, and says so in `/readyz`), it would be stale in any backup, and leaving it out keeps
 /// customers' names out of backup files.
-const TREES: [&str; 9] = [
+const TREES: [&str; 10] = [
     "meta",
     "tokens",
     "events",
@@ -68,6 +70,7 @@ const TREES: [&str; 9] = [
     "outbox",
     "dead_letters",
     "settled",
+    "token_audit",
 ];
 const MAX_HEADER: u32 = 1 << 20;
 const MAX_FIELD: u32 = 1 << 30;
@@ -209,6 +212,7 @@ impl Store {
             "settled" => i.settled.clone(),
             "dead_letters" => i.dead_letters.clone(),
             "tokens" => i.tokens.clone(),
+            "token_audit" => i.token_audit.clone(),
             _ => i.db.open_tree(name)?,
         })
     }

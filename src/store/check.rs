@@ -23,7 +23,9 @@ use std::fmt;
 
 use super::encoding::decode;
 use super::keys;
-use super::records::{DeadLetter, EventRecord, IdempotencyRecord, MetaRecord, OutboxEntry, SettledRecord, TokenRecord};
+use super::records::{
+    DeadLetter, EventRecord, IdempotencyRecord, MetaRecord, OutboxEntry, SettledRecord, TokenAuditRecord, TokenRecord,
+};
 use super::{Store, StoreError};
 use crate::domain::{self, Case, CaseId, EventId, EventKind};
 use crate::sinks::SinkKind;
@@ -393,6 +395,21 @@ impl Store {
             }
         }
         records.push(("tokens", count));
+
+        // token_audit: keyed by the record's own time.
+        let mut count = 0;
+        for item in inner.token_audit.iter() {
+            let (key, value) = item?;
+            count += 1;
+            match decode::<TokenAuditRecord>(&value) {
+                Err(e) => found.problem("token_audit", &key, e.to_string()),
+                Ok(record) if keys::seq_from(key.get(..8).unwrap_or_default()) != Some(record.at_ms) => {
+                    found.problem("token_audit", &key, format!("holds a record of {} ms", record.at_ms))
+                }
+                Ok(_) => {}
+            }
+        }
+        records.push(("token_audit", count));
 
         // meta: the schema version (always) and the site (once a server ran).
         let meta = inner.db.open_tree("meta")?;

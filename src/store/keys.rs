@@ -11,6 +11,7 @@
 //! | `settled`     | sink name ++ 0x00 ++ seq (u64 BE)     | `SettledRecord`  |
 //! | `dead_letters`| sink name ++ 0x00 ++ seq (u64 BE)     | `DeadLetter`     |
 //! | `tokens`      | token id                              | `TokenRecord`    |
+//! | `token_audit` | at_ms (u64 BE) ++ sled id (u64 BE)     | `TokenAuditRecord` |
 //! | `meta`        | ASCII name                            | `MetaRecord`     |
 //!
 //! Station ids and sink names never contain 0x00 (their parsers refuse it), so the separator is
@@ -63,6 +64,15 @@ pub fn split_outbox(key: &[u8]) -> Option<(&str, u64)> {
     let at = key.iter().position(|&b| b == 0)?;
     let sink = std::str::from_utf8(&key[..at]).ok()?;
     Some((sink, seq_from(&key[at + 1..])?))
+}
+
+/// Time order first; sled's monotonic id keeps two records of one millisecond apart (after a
+/// restore the ids start again, but at a later millisecond).
+pub fn token_audit(at_ms: u64, id: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&at_ms.to_be_bytes());
+    key[8..].copy_from_slice(&id.to_be_bytes());
+    key
 }
 
 pub const META_SCHEMA: &[u8] = b"schema_version";

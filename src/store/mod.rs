@@ -6,7 +6,8 @@
 //! domain's `apply`), `case_events` (index: a case's event sequence numbers), `idempotency` (first
 //! answer per station and Idempotency-Key), `outbox` (one entry per event per sink that wants it),
 //! `settled` (entries delivered or discarded), `dead_letters` (entries a sink rejected, with the
-//! reason), `tokens` (station tokens, hashed) and `meta` (schema version, site). The RMA cache's
+//! reason), `tokens` (station tokens, hashed), `token_audit` (who created, revoked or listed
+//! tokens, and when) and `meta` (schema version, site). The RMA cache's
 //! trees (`rma_returns`, `rma_codes`, `rma_meta`: a rebuildable copy of Odoo's open returns) are
 //! described in `rma.rs`. An outbox entry
 //! lives in exactly one of `outbox`, `dead_letters` and `settled`; moves between them are
@@ -55,7 +56,10 @@ pub use check::{CheckReport, Problem};
 pub use durability::{InFlight, SyncError, SyncObserver, SyncStats, TaskTicket, ThreadTicket};
 pub use encoding::DecodeError;
 pub use outbox::{DeliveryStatus, SinkCounts};
-pub use records::{DeadLetter, DeliveryState, EventRecord, IdempotencyRecord, OutboxEntry, SettledRecord, TokenRecord};
+pub use records::{
+    DeadLetter, DeliveryState, EventRecord, IdempotencyRecord, OutboxEntry, SettledRecord, TokenAction, TokenActor,
+    TokenAuditRecord, TokenRecord,
+};
 
 use crate::domain::{Case, CaseId, SiteId, StationId, TokenId};
 use durability::GroupCommit;
@@ -186,6 +190,7 @@ struct Inner {
     settled: sled::Tree,
     dead_letters: sled::Tree,
     tokens: sled::Tree,
+    token_audit: sled::Tree,
     /// The RMA cache (`rma.rs`).
     rma: rma::RmaTrees,
     /// Serialises writers; holds the last sequence number handed out.
@@ -234,6 +239,7 @@ impl Store {
             settled: open("settled")?,
             dead_letters: open("dead_letters")?,
             tokens: open("tokens")?,
+            token_audit: open("token_audit")?,
             rma: rma::RmaTrees::open(&db)?,
             events,
             db,
@@ -541,6 +547,90 @@ impl Store {
         Ok(true)
     }
 
+    /// Stores a new token and the record of who created it, in one transaction, durably.
+    pub fn insert_token_audited(&self, token: &TokenRecord, audit: &TokenAuditRecord) -> Result<(), StoreError> {
+        let token_bytes = encode(token);
+        self.with_token_audit(audit, |tokens| {
+            tokens.insert(token.id.as_str().as_bytes(), token_bytes.as_slice())?;
+            Ok(((), true))
+        })
+    }
+
+    /// Revokes a token with the record of who did it, in one transaction, durably; answers the
+    /// token as it is now, or `None` when there is no such token. A token revoked before keeps
+    /// its first revocation and gets no second record.
+    pub fn revoke_token_audited(
+        &self,
+        id: &TokenId,
+        audit: &TokenAuditRecord,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        self.with_token_audit(audit, |tokens| {
+            let Some(bytes) = tokens.get(id.as_str().as_bytes())? else {
+                return Ok((None, false));
+            };
+            let mut token: TokenRecord = decode(&bytes)
+                .map_err(|source| ConflictableTransactionError::Abort(StoreError::Decode { tree: "tokens", source }))?;
+            if token.revoked_at_ms.is_some() {
+                return Ok((Some(token), false));
+            }
+            token.revoked_at_ms = Some(audit.at_ms);
+            tokens.insert(id.as_str().as_bytes(), encode(&token))?;
+            Ok((Some(token), true))
+        })
+    }
+
+    /// Records that the token list was read, durably.
+    pub fn audit_token_listing(&self, audit: &TokenAuditRecord) -> Result<(), StoreError> {
+        self.with_token_audit(audit, |_| Ok(((), true)))
+    }
+
+    /// The token audit trail, oldest first.
+    pub fn token_audit(&self) -> Result<Vec<TokenAuditRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.inner.token_audit.iter() {
+            let (_, bytes) = item?;
+            out.push(decode(&bytes).map_err(|source| StoreError::Decode {
+                tree: "token_audit",
+                source,
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// Runs `change` on the tokens tree and, when it changed something, adds `audit` in the same
+    /// transaction; then waits for the disk. Token changes are small and rare, so a low disk does
+    /// not refuse them (`space.rs`), as it never refused token writes.
+    fn with_token_audit<T>(
+        &self,
+        audit: &TokenAuditRecord,
+        change: impl Fn(
+            &sled::transaction::TransactionalTree,
+        ) -> Result<(T, bool), ConflictableTransactionError<StoreError>>,
+    ) -> Result<T, StoreError> {
+        let inner = &*self.inner;
+        let key = keys::token_audit(audit.at_ms, inner.db.generate_id()?);
+        let audit_bytes = encode(audit);
+        let (answer, changed) = {
+            let _gate = inner.gate_shared();
+            (&inner.tokens, &inner.token_audit)
+                .transaction(|(tokens, trail)| {
+                    let (answer, changed) = change(tokens)?;
+                    if changed {
+                        trail.insert(&key, audit_bytes.as_slice())?;
+                    }
+                    Ok((answer, changed))
+                })
+                .map_err(|e| match e {
+                    TransactionError::Storage(e) => StoreError::Sled(e),
+                    TransactionError::Abort(e) => e,
+                })?
+        };
+        if changed {
+            self.durable_blocking()?;
+        }
+        Ok(answer)
+    }
+
     /// Flushes and stops the flusher; used on shutdown so the last writes are on disk.
     pub fn close(&self) -> Result<(), StoreError> {
         self.durable_blocking()?;
@@ -561,6 +651,7 @@ impl Store {
             ("settled", i.settled.len()),
             ("dead_letters", i.dead_letters.len()),
             ("tokens", i.tokens.len()),
+            ("token_audit", i.token_audit.len()),
         ]
     }
 

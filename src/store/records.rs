@@ -155,6 +155,50 @@ impl Versioned for TokenRecord {
     const NAME: &'static str = "token";
 }
 
+/// One administrative action on the station tokens — who, when, what — kept in `token_audit`
+/// for good (retention never prunes it; backups carry it). Written in the same transaction as
+/// the change it describes, so a token never exists without the record of who made it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenAuditRecord {
+    pub at_ms: u64,
+    pub by: TokenActor,
+    pub action: TokenAction,
+}
+
+impl Versioned for TokenAuditRecord {
+    const VERSION: u16 = 1;
+    const NAME: &'static str = "token audit record";
+}
+
+/// Who acted on the tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenActor {
+    /// An admin token, over HTTP.
+    Token { id: TokenId, station: StationId },
+    /// The offline CLI on the box. `user` is the OS account the environment names: a hint for
+    /// the reader, not a proof — whoever can open the store's files needs no token at all.
+    Cli { user: String },
+}
+
+/// What was done to the tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAction {
+    Created {
+        token: TokenId,
+        station: StationId,
+        role: Role,
+    },
+    Revoked {
+        token: TokenId,
+    },
+    /// The list was read (ids, stations and roles; never secrets, which are not stored).
+    Listed {
+        tokens: u64,
+    },
+}
+
 /// Values of the `meta` tree. Variants are only ever added (an older binary serves a store with
 /// the retention keys; only its `store check` would name them as unexpected).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
