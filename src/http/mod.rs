@@ -15,6 +15,7 @@ pub mod ratelimit;
 pub mod reads;
 pub mod rma;
 pub mod stream;
+pub mod tokens;
 pub mod writes;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -129,6 +130,8 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/v1/dead-letters/{id}/replay", post(operators::replay_dead_letter))
         .route("/v1/dead-letters/{id}", delete(operators::discard_dead_letter))
         .route("/v1/admin/backup", get(admin::backup))
+        .route("/v1/admin/tokens", get(tokens::list_tokens).post(tokens::create_token))
+        .route("/v1/admin/tokens/{id}", delete(tokens::revoke_token))
         .route("/v1/rma/lookup", get(rma::lookup))
         .route("/v1/rma/refresh", post(rma::refresh))
         .route("/healthz", get(health::healthz))

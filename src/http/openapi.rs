@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, health, metrics, operators, reads, rma, stream, writes};
+use super::{admin, health, metrics, operators, reads, rma, stream, tokens, writes};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -15,6 +15,7 @@ use super::{admin, health, metrics, operators, reads, rma, stream, writes};
         reads::get_case, reads::list_cases, reads::list_events,
         operators::outbox, operators::list_dead_letters, operators::replay_dead_letter, operators::discard_dead_letter,
         admin::backup,
+        tokens::create_token, tokens::list_tokens, tokens::revoke_token,
         rma::lookup, rma::refresh,
         stream::station_stream, stream::list_devices,
         health::healthz, health::readyz, metrics::serve, serve,
@@ -26,6 +27,7 @@ use super::{admin, health, metrics, operators, reads, rma, stream, writes};
         reads::CaseSummary, reads::CasePage, reads::EventPage,
         operators::OutboxView, operators::SinkView, operators::DeadLetterView,
         stream::DevicesView,
+        tokens::CreateTokenRequest, tokens::TokenView, tokens::CreatedTokenView, tokens::TokenList,
         rma::LookupView, rma::ExpectedLineView, rma::CacheView, rma::RefreshView,
     )),
     modifiers(&StationToken),
