@@ -1,5 +1,6 @@
-//! The `returns-edge` command line (DESIGN.md §5): serve, check-config, token management.
-//! Parses arguments, loads configuration, and hands over to `app` or the store; owns no logic.
+//! The `returns-edge` command line (DESIGN.md §5): serve, check-config, token management and the
+//! store tools. Parses arguments, loads configuration, and hands over to `app`, the store or a
+//! running server's HTTP API; owns no logic.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 use returns_edge::config::{Config, FlagOverrides, LogFormat};
 use returns_edge::domain::{Role, StationId, TokenId};
-use returns_edge::store::{Store, StoreOptions};
+use returns_edge::store::{Store, StoreError, StoreOptions};
 use returns_edge::{app, ingest, tokens};
 
 #[derive(Debug, Parser)]
@@ -29,12 +30,25 @@ enum Cmd {
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
     },
-    /// Check a configuration file; exits non-zero naming the bad key and line.
+    /// Check a configuration (the defaults, FILE, the environment and these flags, as `serve`
+    /// would layer them); exits non-zero naming the bad key and where it was set.
     CheckConfig {
-        /// The file to check.
-        file: PathBuf,
+        /// The site's file; without one, the embedded defaults and the environment are checked.
+        #[arg(env = "RETURNS_EDGE_CONFIG")]
+        file: Option<PathBuf>,
+        /// Print the effective configuration, each value with where it came from (default,
+        /// file:line, env VAR, flag); secrets are never printed.
+        #[arg(long)]
+        show: bool,
+        /// As `serve --listen`.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// As `serve --data-dir`.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
-    /// Manage station tokens (stop the server first: the store is opened directly).
+    /// Manage station tokens: through a running server with --server (admin token), or offline
+    /// in the store while no server runs.
     Token {
         #[command(subcommand)]
         command: TokenCmd,
@@ -211,12 +225,36 @@ struct Common {
     data_dir: Option<PathBuf>,
 }
 
+/// A running server to act through instead of opening the store.
+#[derive(Debug, clap::Args)]
+struct Remote {
+    /// Act through this running server, e.g. http://127.0.0.1:8080, instead of opening the store.
+    #[arg(long)]
+    server: Option<String>,
+    /// Admin token for --server.
+    #[arg(long, env = "RETURNS_EDGE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl Remote {
+    /// The server and token when --server is given; --server without a token is an error.
+    fn target(&self) -> anyhow::Result<Option<(&str, &str)>> {
+        match (&self.server, &self.token) {
+            (Some(server), Some(token)) => Ok(Some((server, token))),
+            (Some(_), None) => anyhow::bail!("--server needs --token (or RETURNS_EDGE_TOKEN) with an admin token"),
+            (None, _) => Ok(None),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum TokenCmd {
     /// Create a token; prints it once, as the last line of stdout.
     Create {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        remote: Remote,
         /// The station the token acts for.
         #[arg(long)]
         station: String,
@@ -228,11 +266,15 @@ enum TokenCmd {
     List {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        remote: Remote,
     },
-    /// Revoke a token by id.
+    /// Revoke a token by id; a running server refuses it from the next request on.
     Revoke {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        remote: Remote,
         /// Token id (the part after `re1_`, as `token list` shows it).
         id: String,
     },
@@ -270,11 +312,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 app.run(app::shutdown_signal()).await
             })
         }
-        Cmd::CheckConfig { file } => {
-            let config = Config::load(Some(&file), std::env::vars(), &FlagOverrides::default())?;
+        Cmd::CheckConfig {
+            file,
+            show,
+            listen,
+            data_dir,
+        } => {
+            let flags = FlagOverrides { listen, data_dir };
+            let (config, layers) = Config::load_layered(file.as_deref(), std::env::vars(), &flags)?;
+            if show {
+                print!("{}", layers.render(file.as_deref()));
+            }
             println!(
-                "{}: ok (site {}, listen {}, data_dir {}, {} sink(s))",
-                file.display(),
+                "{}{}: ok (site {}, listen {}, data_dir {}, {} sink(s))",
+                if show { "# " } else { "" },
+                file.as_deref()
+                    .map_or("embedded defaults".into(), |f| f.display().to_string()),
                 config.site,
                 config.server.listen,
                 config.store.data_dir.display(),
@@ -381,25 +434,7 @@ fn devices_list(file: Option<&std::path::Path>) -> anyhow::Result<()> {
 
 /// Prints the running server's live device state from `GET /v1/devices`.
 fn devices_live(server: &str, token: &str) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let answer: serde_json::Value = runtime.block_on(async {
-        let response = reqwest::Client::new()
-            .get(format!("{}/v1/devices", server.trim_end_matches('/')))
-            .bearer_auth(token)
-            .timeout(std::time::Duration::from_secs(10))
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {server}"))?;
-        let status = response.status();
-        let body: serde_json::Value = response.json().await.context("the answer is not JSON")?;
-        if !status.is_success() {
-            anyhow::bail!(
-                "{server} answered {status}: {}",
-                body["detail"].as_str().unwrap_or_default()
-            );
-        }
-        Ok(body)
-    })?;
+    let answer = call_server(server, token, reqwest::Method::GET, "/v1/devices", None)?;
     println!("live state from {server}:");
     println!(
         "{:<24} {:<10} {:<32} last scan / weight not usable because",
@@ -509,49 +544,204 @@ fn dead_letters(command: DeadLetterCmd) -> anyhow::Result<()> {
 
 fn token(command: TokenCmd) -> anyhow::Result<()> {
     match command {
-        TokenCmd::Create { common, station, role } => {
+        TokenCmd::Create {
+            common,
+            remote,
+            station,
+            role,
+        } => {
             let station = StationId::parse(&station).map_err(|e| anyhow::anyhow!("--station: expected {e}"))?;
             let role = Role::parse(&role).map_err(|e| anyhow::anyhow!("--role: expected {e}"))?;
-            let store = open_offline(&common)?;
-            let new = tokens::create(&store, station, role, ingest::now_ms())?;
-            store.close()?;
+            let (record, token) = match remote.target()? {
+                Some((server, admin)) => {
+                    let body = serde_json::json!({ "station": station, "role": role });
+                    let answer = call_server(server, admin, reqwest::Method::POST, "/v1/admin/tokens", Some(body))?;
+                    let token = answer["token"].as_str().unwrap_or_default().to_owned();
+                    (listed(&answer)?, token)
+                }
+                None => {
+                    let store = open_for_tokens(&common)?;
+                    let new = tokens::issue(&store, station, role, cli_actor(), ingest::now_ms())?;
+                    store.close()?;
+                    (new.record.into(), new.token)
+                }
+            };
             eprintln!(
                 "Created token {} for station {} with role {}. It is shown once; store it now:",
-                new.record.id,
-                new.record.station,
-                new.record.role.as_str()
+                record.id, record.station, record.role
             );
-            println!("{}", new.token);
+            println!("{token}");
         }
-        TokenCmd::List { common } => {
-            let store = open_offline(&common)?;
+        TokenCmd::List { common, remote } => {
+            let records: Vec<ListedToken> = match remote.target()? {
+                Some((server, admin)) => {
+                    let answer = call_server(server, admin, reqwest::Method::GET, "/v1/admin/tokens", None)?;
+                    answer["tokens"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(listed)
+                        .collect::<anyhow::Result<_>>()?
+                }
+                None => {
+                    let store = open_for_tokens(&common)?;
+                    let records = tokens::list(&store, cli_actor(), ingest::now_ms())?;
+                    store.close()?;
+                    records.into_iter().map(ListedToken::from).collect()
+                }
+            };
             println!(
                 "{:<14} {:<24} {:<11} {:<15} revoked_at_ms",
                 "id", "station", "role", "created_at_ms"
             );
-            for t in store.tokens()? {
+            for t in records {
                 let revoked = t.revoked_at_ms.map_or("-".to_owned(), |ms| ms.to_string());
                 println!(
                     "{:<14} {:<24} {:<11} {:<15} {}",
-                    t.id,
-                    t.station,
-                    t.role.as_str(),
-                    t.created_at_ms,
-                    revoked
+                    t.id, t.station, t.role, t.created_at_ms, revoked
                 );
             }
         }
-        TokenCmd::Revoke { common, id } => {
+        TokenCmd::Revoke { common, remote, id } => {
             let id = TokenId::parse(&id).map_err(|e| anyhow::anyhow!("token id: expected {e}"))?;
-            let store = open_offline(&common)?;
-            if !store.revoke_token(&id, ingest::now_ms())? {
-                anyhow::bail!("no token with id {id}; `returns-edge token list` shows them");
+            let unknown = || anyhow::anyhow!("no token with id {id}; `returns-edge token list` shows them");
+            match remote.target()? {
+                Some((server, admin)) => {
+                    let path = format!("/v1/admin/tokens/{id}");
+                    call_server(server, admin, reqwest::Method::DELETE, &path, None).map_err(|e| match e
+                        .downcast_ref::<ServerAnswer>()
+                    {
+                        Some(answer) if answer.status == reqwest::StatusCode::NOT_FOUND => unknown(),
+                        _ => e,
+                    })?;
+                }
+                None => {
+                    let store = open_for_tokens(&common)?;
+                    let revoked = tokens::revoke(&store, &id, cli_actor(), ingest::now_ms())?;
+                    store.close()?;
+                    revoked.ok_or_else(unknown)?;
+                }
             }
-            store.close()?;
             println!("revoked {id}");
         }
     }
     Ok(())
+}
+
+/// A token as `token list` prints it, from the store or from the server's answer.
+#[derive(Debug)]
+struct ListedToken {
+    id: String,
+    station: String,
+    role: String,
+    created_at_ms: u64,
+    revoked_at_ms: Option<u64>,
+}
+
+impl From<returns_edge::store::TokenRecord> for ListedToken {
+    fn from(record: returns_edge::store::TokenRecord) -> Self {
+        ListedToken {
+            id: record.id.to_string(),
+            station: record.station.to_string(),
+            role: record.role.as_str().to_owned(),
+            created_at_ms: record.created_at_ms,
+            revoked_at_ms: record.revoked_at_ms,
+        }
+    }
+}
+
+/// Reads one token of the admin routes' answers (`TokenView`, or the create answer).
+fn listed(value: &serde_json::Value) -> anyhow::Result<ListedToken> {
+    let text = |field: &str| {
+        value[field]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("the server's answer has no `{field}`: {value}"))
+    };
+    Ok(ListedToken {
+        id: text("id")?,
+        station: text("station")?,
+        role: text("role")?,
+        created_at_ms: value["created_at_ms"].as_u64().unwrap_or_default(),
+        revoked_at_ms: value["revoked_at_ms"].as_u64(),
+    })
+}
+
+/// Who the offline CLI acts as, for the token audit trail: the OS account, as the environment
+/// names it (a hint, not a proof: opening the store needs no token).
+fn cli_actor() -> returns_edge::store::TokenActor {
+    let user = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "unknown".to_owned());
+    returns_edge::store::TokenActor::Cli { user }
+}
+
+/// Opens the store for the offline token commands; when a running server holds it, says how to
+/// do the same through that server instead.
+fn open_for_tokens(common: &Common) -> anyhow::Result<Store> {
+    open_offline(common).map_err(|e| {
+        let held = e
+            .chain()
+            .any(|cause| matches!(cause.downcast_ref::<StoreError>(), Some(StoreError::Open { reason, .. }) if reason.contains("lock")));
+        if held {
+            e.context(
+                "a running server holds this store: manage tokens through it instead, with --server URL \
+                 (e.g. http://127.0.0.1:8080) and an admin token in --token or RETURNS_EDGE_TOKEN",
+            )
+        } else {
+            e
+        }
+    })
+}
+
+/// A server's refusal, kept typed so callers can tell a 404 from the rest.
+#[derive(Debug)]
+struct ServerAnswer {
+    server: String,
+    status: reqwest::StatusCode,
+    detail: String,
+}
+
+impl std::fmt::Display for ServerAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} answered {}: {}", self.server, self.status, self.detail)
+    }
+}
+
+impl std::error::Error for ServerAnswer {}
+
+/// One JSON request to a running server's API with a bearer token; a non-2xx answer becomes a
+/// [`ServerAnswer`] carrying the problem's `detail`.
+fn call_server(
+    server: &str,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let mut request = reqwest::Client::new()
+            .request(method, format!("{}{path}", server.trim_end_matches('/')))
+            .bearer_auth(token)
+            .timeout(std::time::Duration::from_secs(30));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.with_context(|| format!("cannot reach {server}"))?;
+        let status = response.status();
+        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(ServerAnswer {
+                server: server.to_owned(),
+                status,
+                detail: answer["detail"].as_str().unwrap_or_default().to_owned(),
+            }
+            .into());
+        }
+        Ok(answer)
+    })
 }
 
 fn store_tool(command: StoreCmd) -> anyhow::Result<()> {

@@ -1,11 +1,13 @@
-//! The shipped binary as operators use it: check-config, tokens, serving on embedded defaults,
-//! SIGKILL and SIGTERM of a real server process, plus the tidy check on module headers.
+//! The shipped binary as operators use it: check-config (partial files, `--show`), tokens offline
+//! and through a running server, serving on embedded defaults, SIGKILL and SIGTERM of a real
+//! server process, plus the tidy check on module headers.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use returns_edge::store::{TokenAction, TokenActor};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_returns-edge");
@@ -46,6 +48,54 @@ fn check_config_names_the_bad_key_and_its_line() {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/returns-edge.toml");
     let out = bin(dir.path()).arg("check-config").arg(&shipped).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn check_config_takes_a_partial_file_and_show_names_where_each_value_came_from_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("site.toml");
+    std::fs::write(
+        &file,
+        "# dock west: only what differs\n[server]\nlisten = \"0.0.0.0:8080\"\n\n[[sinks]]\nname = \"odoo\"\n\
+         kind = \"odoo\"\n[sinks.odoo]\nurl = \"https://edge:hunter2@erp.example.com\"\ndatabase = \"production\"\n\
+         login = \"returns-edge\"\nsecret_env = \"ODOO_SECRET\"\n",
+    )
+    .unwrap();
+    let out = bin(dir.path())
+        .args(["check-config", "--show", "--data-dir", "/srv/returns-edge"])
+        .arg(&file)
+        .env("RETURNS_EDGE_LOG_LEVEL", "debug")
+        .env("ODOO_SECRET", "the-odoo-password")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let source = |key: &str| {
+        let line = shown
+            .lines()
+            .find(|l| l.starts_with(&format!("{key} =")))
+            .unwrap_or_else(|| panic!("{key} is not shown:\n{shown}"));
+        line.rsplit("# ").next().unwrap().to_owned()
+    };
+    assert_eq!(source("site"), "default", "the file has no site: the default one");
+    assert_eq!(source("listen"), format!("file {}:3", file.display()));
+    assert_eq!(source("level"), "env RETURNS_EDGE_LOG_LEVEL");
+    assert_eq!(source("data_dir"), "flag --data-dir");
+    assert_eq!(source("secret_env"), format!("file {}:12", file.display()));
+    assert!(shown.contains("secret_env = \"ODOO_SECRET\""), "{shown}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("the-odoo-password"),
+        "a secret is shown:\n{shown}"
+    );
+
+    // Partial or not, a typo is refused with its line and key.
+    std::fs::write(&file, "[server]\nlisten = \"0.0.0.0:8080\"\nrate_limit_brust = 5\n").unwrap();
+    let out = bin(dir.path()).arg("check-config").arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("line 3") && stderr.contains("server.rate_limit_brust"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -137,6 +187,228 @@ async fn a_revoked_token_is_refused_by_the_server() {
     let server = Server::start(dir.path(), &data);
     let res = server.receive(&token, "k1", "L1").await.unwrap();
     assert_eq!(res.0, 401);
+    server.kill();
+}
+
+#[tokio::test]
+async fn tokens_are_managed_through_the_running_server_and_a_revoked_one_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let admin = create_token(dir.path(), &data, "hq", "admin");
+    let admin_id = admin.split('_').nth(1).unwrap().to_owned();
+    let server = Server::start(dir.path(), &data);
+    let url = format!("http://{}", server.addr);
+
+    // The server holds the store: the offline path refuses and says how to do it instead.
+    let out = bin(dir.path())
+        .args([
+            "token",
+            "create",
+            "--station",
+            "dock-1",
+            "--role",
+            "receiver",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--server"), "{stderr}");
+
+    // Through the server, the admin token from the environment: no downtime.
+    let out = bin(dir.path())
+        .args([
+            "token",
+            "create",
+            "--station",
+            "dock-1",
+            "--role",
+            "receiver",
+            "--server",
+            &url,
+        ])
+        .env("RETURNS_EDGE_TOKEN", &admin)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = last_line(&out.stdout);
+    let id = token.split('_').nth(1).unwrap().to_owned();
+    let secret = token.rsplit('_').next().unwrap().to_owned();
+    assert_eq!(server.receive(&token, "k1", "L1").await.unwrap().0, 201);
+
+    let list = token_cli(dir.path(), &["list", "--server", &url, "--token", &admin]);
+    let row = list
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(
+        row.contains("dock-1") && row.contains("receiver") && row.ends_with(" -"),
+        "{row}"
+    );
+    assert!(!list.contains(&secret), "the list shows a secret");
+
+    let revoked = token_cli(dir.path(), &["revoke", &id, "--server", &url, "--token", &admin]);
+    assert_eq!(revoked.trim(), format!("revoked {id}"));
+    // The very next request: no restart, no cache to expire.
+    assert_eq!(server.receive(&token, "k2", "L2").await.unwrap().0, 401);
+    let list = token_cli(dir.path(), &["list", "--server", &url, "--token", &admin]);
+    let row = list.lines().find(|l| l.starts_with(&id)).unwrap();
+    assert!(!row.ends_with(" -"), "not shown revoked: {row}");
+
+    // Only an admin manages tokens; an unknown id is named.
+    let other = bin(dir.path())
+        .args([
+            "token",
+            "create",
+            "--station",
+            "dock-2",
+            "--role",
+            "supervisor",
+            "--server",
+            &url,
+            "--token",
+            &admin,
+        ])
+        .output()
+        .unwrap();
+    let supervisor = last_line(&other.stdout);
+    let out = bin(dir.path())
+        .args(["token", "list", "--server", &url, "--token", &supervisor])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("403") && stderr.contains("admin"),
+        "{stderr}"
+    );
+    let out = bin(dir.path())
+        .args(["token", "revoke", "000000000000", "--server", &url, "--token", &admin])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("no token with id 000000000000"),
+        "{stderr}"
+    );
+    server.kill();
+
+    // Each change and reading is in the audit trail, by whom; the refused listing is not.
+    let store = returns_edge::store::Store::open(
+        &data,
+        &returns_edge::store::StoreOptions {
+            cache_capacity_bytes: 8 << 20,
+            site: None,
+        },
+    )
+    .unwrap();
+    let trail: Vec<String> = store
+        .token_audit()
+        .unwrap()
+        .iter()
+        .map(|record| {
+            let by = match &record.by {
+                TokenActor::Token { id, .. } if id.as_str() == admin_id => "admin".to_owned(),
+                TokenActor::Token { id, .. } => id.to_string(),
+                TokenActor::Cli { .. } => "cli".to_owned(),
+            };
+            let what = match &record.action {
+                TokenAction::Created { station, role, .. } => format!("created {station} {role}"),
+                TokenAction::Revoked { token } => format!("revoked {}", token.as_str() == id),
+                TokenAction::Listed { tokens } => format!("listed {tokens}"),
+            };
+            format!("{by}: {what}")
+        })
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            "cli: created hq admin",
+            "admin: created dock-1 receiver",
+            "admin: listed 2",
+            "admin: revoked true",
+            "admin: listed 2",
+            "admin: created dock-2 supervisor",
+        ]
+    );
+    store.close().unwrap();
+}
+
+#[tokio::test]
+async fn only_an_admin_token_reaches_the_token_routes_whatever_the_request_carries() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let admin = create_token(dir.path(), &data, "hq", "admin");
+    let others: Vec<String> = ["receiver", "inspector", "supervisor"]
+        .iter()
+        .map(|role| create_token(dir.path(), &data, "dock-1", role))
+        .collect();
+    let server = Server::start(dir.path(), &data);
+    let client = reqwest::Client::new();
+    let base = format!("http://{}/v1/admin/tokens", server.addr);
+    let valid = json!({ "station": "dock-3", "role": "receiver" }).to_string();
+    let requests = [
+        ("POST", base.clone(), "application/json", valid.clone()),
+        ("POST", base.clone(), "application/json", "{\"station\": ".to_owned()),
+        (
+            "POST",
+            base.clone(),
+            "application/json",
+            json!({ "station": 5, "colour": "red" }).to_string(),
+        ),
+        ("POST", base.clone(), "text/plain", valid.clone()),
+        ("GET", base.clone(), "", String::new()),
+        ("DELETE", format!("{base}/000000000000"), "", String::new()),
+        ("DELETE", format!("{base}/not-a-token"), "", String::new()),
+    ];
+    let send = |method: &str, url: &str, content_type: &str, body: &str, bearer: Option<&str>| {
+        let mut request = client.request(method.parse().unwrap(), url).body(body.to_owned());
+        if !content_type.is_empty() {
+            request = request.header("content-type", content_type);
+        }
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap_or_default())
+        }
+    };
+    for (method, url, content_type, body) in &requests {
+        for token in &others {
+            let (status, problem) = send(method, url, content_type, body, Some(token)).await;
+            assert_eq!(status, 403, "{method} {url} {body:?}: {problem}");
+            assert_eq!(problem["field"], "Authorization", "{problem}");
+        }
+        for bearer in [None, Some("re1_nonsense")] {
+            let (status, problem) = send(method, url, content_type, body, bearer).await;
+            assert_eq!(status, 401, "{method} {url} {body:?} with {bearer:?}: {problem}");
+        }
+    }
+
+    // The admin gets past authorization and meets the body's own checks, each naming its field.
+    let (status, problem) = send("POST", &base, "application/json", "{\"station\": ", Some(&admin)).await;
+    assert_eq!(status, 400, "{problem}");
+    let bad = json!({ "station": "dock 3", "role": "receiver" }).to_string();
+    let (status, problem) = send("POST", &base, "application/json", &bad, Some(&admin)).await;
+    assert_eq!((status, problem["field"].as_str()), (422, Some("station")), "{problem}");
+    let bad = json!({ "station": "dock-3", "role": "boss" }).to_string();
+    let (status, problem) = send("POST", &base, "application/json", &bad, Some(&admin)).await;
+    assert_eq!((status, problem["field"].as_str()), (422, Some("role")), "{problem}");
+    let (status, problem) = send("DELETE", &format!("{base}/000000000000"), "", "", Some(&admin)).await;
+    assert_eq!((status, problem["field"].as_str()), (404, Some("id")), "{problem}");
+    let (status, created) = send("POST", &base, "application/json", &valid, Some(&admin)).await;
+    assert_eq!(status, 201, "{created}");
+    assert!(created["token"].as_str().unwrap().starts_with("re1_"), "{created}");
+    let (status, listed) = send("GET", &base, "", "", Some(&admin)).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["tokens"].as_array().unwrap().len(), 5, "{listed}");
+    assert!(listed["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t.get("token").is_none()));
     server.kill();
 }
 
@@ -360,6 +632,26 @@ fn create_token(dir: &Path, data: &Path, station: &str, role: &str) -> String {
         .lines()
         .last()
         .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// Runs `returns-edge token ARGS`, expecting success; its stdout.
+fn token_cli(dir: &Path, args: &[&str]) -> String {
+    let out = bin(dir).arg("token").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "token {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn last_line(stdout: &[u8]) -> String {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
         .trim()
         .to_owned()
 }
