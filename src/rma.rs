@@ -171,7 +171,9 @@ impl RmaCache {
     /// a GS1-128 with an SSCC (AI 00) → the 18-digit SSCC. The raw code (normalized) is tried
     /// last, which covers RMA references, picking and order names and customer references.
     pub fn lookup(&self, code: &str) -> Result<Option<RmaMatch>, RmaError> {
-        if code.len() > MAX_CODE_LEN {
+        // Characters, as the error and the API's schema say: a code of accented letters is not
+        // refused for its UTF-8 length.
+        if code.chars().count() > MAX_CODE_LEN {
             return Err(RmaError::InvalidCode);
         }
         let raw = normalize_code(code).ok_or(RmaError::InvalidCode)?;

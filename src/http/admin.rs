@@ -11,20 +11,23 @@ use axum::http::{header, HeaderValue};
 use axum::response::Response;
 
 use super::error::ApiError;
-use super::extract::Authenticated;
+use super::extract::{role, Authorized};
+use super::openapi::BackupProblems;
 use super::AppState;
-use crate::domain::Role;
 use crate::ingest::now_ms;
 use crate::store::BackupError;
 
-#[utoipa::path(get, path = "/v1/admin/backup", tag = "operators",
+#[utoipa::path(get, path = "/v1/admin/backup", tag = "operators", operation_id = "backup",
+    description = "A consistent backup file of the whole store, taken while serving. Role: admin.",
     responses(
-        (status = 200, description = "the backup file (application/octet-stream; format in the README, `store restore FILE` reads it)"),
-        (status = 403, description = "not an admin token"),
+        (status = 200, description = "the backup file (format in the README; `store restore FILE` reads it)",
+            content_type = "application/octet-stream",
+            headers(("x-backup-records" = u64, description = "records in the file"),
+                ("x-backup-last-seq" = u64, description = "the last event's sequence number"))),
+        BackupProblems,
     ),
-    security(("station_token" = [])))]
-pub async fn backup(State(state): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
-    auth.require(Role::Admin)?;
+    security(("station_token" = ["admin"])))]
+pub async fn backup(State(state): State<AppState>, _auth: Authorized<role::Admin>) -> Result<Response, ApiError> {
     let store = state.ingest.store().clone();
     let (bytes, summary) = tokio::task::spawn_blocking(move || {
         let mut bytes = Vec::new();

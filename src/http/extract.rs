@@ -1,18 +1,25 @@
-//! Request extraction: bearer token → [`Caller`], `Idempotency-Key`, and strict JSON bodies whose
-//! errors name the JSON path of the field at fault.
+//! Request extraction: bearer token → [`Caller`] (and, with [`Authorized`], its role checked),
+//! `Idempotency-Key`, query parameters and strict JSON bodies whose errors name the field at fault.
+//!
+//! Authorization comes before anything the request carries: axum runs extractors in argument order,
+//! so every handler takes [`Authenticated`] or [`Authorized`] first and its path, query, key and body
+//! after. A caller whose role does not include the route's learns 403 whatever the body says, and
+//! nothing about the case or the body's validity.
 //!
 //! Bodies are read as bytes first so that the same bytes give both the typed request and the
 //! idempotency fingerprint (method, path and the body's canonical JSON: key order and whitespace
 //! do not make a retry look like a different request).
 
+use std::marker::PhantomData;
+
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{header, Method};
+use axum::http::{header, Method, StatusCode};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use super::error::ApiError;
+use super::error::{ApiError, ProblemType};
 use super::AppState;
 use crate::domain::Role;
 use crate::tokens::{self, Caller, TokenError};
@@ -49,9 +56,7 @@ impl FromRequestParts<AppState> for Authenticated {
                 Err(wait) => {
                     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                     let mut e = ApiError::new(
-                        axum::http::StatusCode::TOO_MANY_REQUESTS,
-                        "rate-limited",
-                        "Too many requests from this station",
+                        ProblemType::RateLimited,
                         format!(
                             "station `{}` is over its request rate (server.rate_limit_per_second); retry after {seconds} s",
                             caller.station
@@ -87,6 +92,150 @@ impl Authenticated {
     }
 }
 
+/// What a route requires of its caller's role, as a type so the requirement sits in the handler's
+/// signature, before the extractors that read the request.
+pub trait RequiredRole {
+    const ROLE: Role;
+}
+
+/// The role markers of [`Authorized`].
+pub mod role {
+    use super::{RequiredRole, Role};
+
+    /// Receives parcels.
+    #[derive(Debug)]
+    pub struct Receiver;
+    /// Inspects, disposes and closes.
+    #[derive(Debug)]
+    pub struct Inspector;
+    /// Clears flags, corrects, handles dead letters and refreshes the RMA cache.
+    #[derive(Debug)]
+    pub struct Supervisor;
+    /// Takes backups.
+    #[derive(Debug)]
+    pub struct Admin;
+
+    impl RequiredRole for Receiver {
+        const ROLE: Role = Role::Receiver;
+    }
+    impl RequiredRole for Inspector {
+        const ROLE: Role = Role::Inspector;
+    }
+    impl RequiredRole for Supervisor {
+        const ROLE: Role = Role::Supervisor;
+    }
+    impl RequiredRole for Admin {
+        const ROLE: Role = Role::Admin;
+    }
+}
+
+/// A verified caller whose role includes `R`'s: 401 or 403 before the rest of the request is read.
+#[derive(Debug)]
+pub struct Authorized<R> {
+    pub caller: Caller,
+    required: PhantomData<R>,
+}
+
+impl<R: RequiredRole> FromRequestParts<AppState> for Authorized<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Authenticated::from_request_parts(parts, state)
+            .await?
+            .require(R::ROLE)?;
+        Ok(Authorized {
+            caller,
+            required: PhantomData,
+        })
+    }
+}
+
+/// The query string as name-value pairs, for handlers that parse each parameter themselves so that
+/// every refusal names the parameter (serde's own messages for a query do not).
+#[derive(Debug, Default)]
+pub struct QueryPairs(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| {
+                ApiError::bad_request(
+                    "query",
+                    format!("the query string is not URL-encoded: {}", e.body_text()),
+                )
+            })?;
+        Ok(QueryPairs(pairs))
+    }
+}
+
+impl QueryPairs {
+    /// Refuses a parameter not in `known` and one given twice, naming it.
+    pub fn only(&self, known: &[&str]) -> Result<&Self, ApiError> {
+        for (i, (name, _)) in self.0.iter().enumerate() {
+            if !known.contains(&name.as_str()) {
+                let expected = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+                return Err(ApiError::invalid(
+                    name.clone(),
+                    format!("unknown query parameter `{name}`: expected only {expected}"),
+                ));
+            }
+            if self.0[..i].iter().any(|(earlier, _)| earlier == name) {
+                return Err(ApiError::invalid(
+                    name.clone(),
+                    format!("query parameter `{name}` is given more than once"),
+                ));
+            }
+        }
+        Ok(self)
+    }
+
+    /// The raw value of `name`, if given.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// `name` parsed by `parse`, which says what it expected; a refusal names the parameter and
+    /// quotes what was sent.
+    pub fn parse<T, E: std::fmt::Display>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<Option<T>, ApiError> {
+        self.get(name)
+            .map(|raw| {
+                parse(raw).map_err(|expected| {
+                    let shown: String = raw.chars().take(80).collect();
+                    ApiError::invalid(
+                        name,
+                        format!(
+                            "query parameter `{name}`: expected {expected}, found `{}`",
+                            shown.escape_debug()
+                        ),
+                    )
+                })
+            })
+            .transpose()
+    }
+}
+
+/// The one path parameter `name` of a route, as sent. Not a typed `Path` so that a segment that
+/// does not decode (invalid percent-encoding or UTF-8) is a 404 naming the parameter, like any
+/// other segment that names nothing, rather than axum's plain-text 400.
+pub fn path_param(
+    extracted: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+    name: &str,
+) -> Result<String, ApiError> {
+    extracted.map(|axum::extract::Path(value)| value).map_err(|e| {
+        ApiError::not_found(
+            name,
+            format!("the path segment `{name}` does not decode: {}", e.body_text()),
+        )
+    })
+}
+
 /// The `Idempotency-Key` header, required on every write.
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey(pub String);
@@ -107,6 +256,33 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             return Err(ApiError::bad_request("Idempotency-Key", format!("expected {expected}")));
         }
         Ok(IdempotencyKey(key.to_owned()))
+    }
+}
+
+impl utoipa::IntoParams for IdempotencyKey {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::Required;
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_IDEMPOTENCY_KEY))
+            .pattern(Some("^[!-~]+$"));
+        vec![ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::True)
+            .description(Some(
+                "Names this request, per station: a retry with the same key and the same request gets the first answer \
+                 again; the same key with another request is refused (409 `idempotency-key-reused`). \
+                 1 to 255 visible ASCII characters; a UUID is a good choice.",
+            ))
+            .schema(Some(schema))
+            .example(Some(serde_json::json!("0190b3a4-7c1e-7d2a-9f00-1a2b3c4d5e6f")))
+            .build()]
     }
 }
 
@@ -132,9 +308,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for StrictJson<T> {
             });
         if !json {
             return Err(ApiError::new(
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Unsupported media type",
+                ProblemType::UnsupportedMediaType,
                 "send the body as `Content-Type: application/json`",
             )
             .with_field("Content-Type"));
@@ -142,14 +316,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for StrictJson<T> {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "too-large",
-                    "Request body too large",
-                    "the body exceeds server.max_body_bytes",
-                )
-                .with_field("body")
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(ProblemType::TooLarge, "the body exceeds server.max_body_bytes").with_field("body")
             } else {
                 ApiError::bad_request("body", rejection.body_text())
             }
@@ -161,8 +329,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for StrictJson<T> {
 
 /// Parses `bytes` into `T`, naming the JSON path of any error, and fingerprints the request.
 pub fn parse_body<T: DeserializeOwned>(method: &Method, path: &str, bytes: &[u8]) -> Result<(T, String), ApiError> {
-    let raw: serde_json::Value = serde_json::from_slice(bytes)
+    let mut raw: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request("body", format!("the body is not valid JSON: {e}")))?;
+    whole_numbers_as_integers(&mut raw);
     let value = serde_path_to_error::deserialize::<_, T>(&raw).map_err(|e| {
         let inner = e.inner().to_string();
         let path = e.path().to_string();
@@ -189,6 +358,31 @@ pub fn parse_body<T: DeserializeOwned>(method: &Method, path: &str, bytes: &[u8]
     hasher.update(b"\n");
     write_canonical(&raw, &mut hasher);
     Ok((value, hex::encode(hasher.finalize())))
+}
+
+/// Turns numbers written with a zero fraction (`2.0`, `1e3`) into integers. JSON does not tell
+/// them apart and JSON Schema calls `2.0` an integer, so a client that writes one (a Python or
+/// JavaScript client may) is sending the integer; and a retry that spells it `2` is the same
+/// request, so the fingerprint is taken after this.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            // Bounds written as floats: `u64::MAX as f64` rounds up to 2^64, which is out of range.
+            const TWO_TO_64: f64 = 18_446_744_073_709_551_616.0;
+            const MINUS_TWO_TO_63: f64 = -9_223_372_036_854_775_808.0;
+            let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0) else {
+                return;
+            };
+            if (0.0..TWO_TO_64).contains(&f) {
+                *value = serde_json::Value::from(f as u64);
+            } else if (MINUS_TWO_TO_63..0.0).contains(&f) {
+                *value = serde_json::Value::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
 }
 
 /// serde names a missing or unknown top-level field only inside its message.
@@ -254,6 +448,15 @@ mod tests {
         assert_eq!(one, two);
         assert_ne!(one, other);
         assert_ne!(one, elsewhere);
+    }
+
+    #[test]
+    fn a_whole_number_with_a_fraction_is_the_integer_and_the_same_request() {
+        let (two, one): (Probe, _) = parse_body(&Method::POST, "/x", br#"{"a":2.0,"b":[{"qty":1e1}]}"#).unwrap();
+        let (_, same): (Probe, _) = parse_body(&Method::POST, "/x", br#"{"a":2,"b":[{"qty":10}]}"#).unwrap();
+        assert_eq!((two.a, one), (2, same));
+        let err = parse_body::<Probe>(&Method::POST, "/x", br#"{"a":2.5}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("a"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use super::openapi::MetricsProblems;
 use super::AppState;
 use crate::metrics::Metrics;
 
@@ -51,9 +52,10 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
     response
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "health",
+#[utoipa::path(get, path = "/metrics", tag = "health", operation_id = "metrics",
+    description = "Prometheus metrics. No token.",
     responses((status = 200, description = "Prometheus text exposition format (version 0.0.4); names are prefixed `returns_edge_`, see the README",
-        content_type = "text/plain; version=0.0.4")))]
+        content_type = "text/plain"), MetricsProblems))]
 pub async fn serve(State(state): State<AppState>) -> Result<Response, ApiError> {
     let metrics = state.metrics.clone();
     let store = state.ingest.store().clone();

@@ -1,8 +1,11 @@
 //! The HTTP API (DESIGN.md §4): routers, extraction, errors, OpenAPI.
 //!
 //! [`router`] is a plain function of the state so tests can drive it with `oneshot` or bind it to
-//! a real port. Handlers stay thin: parse, authorise, call `ingest` (writes) or the store (reads).
-//! This module does not import sled and does not decide anything about cases.
+//! a real port. Handlers stay thin: authorise, parse, call `ingest` (writes) or the store (reads);
+//! the token and its role are checked before anything the request carries is read. Every error
+//! answer is `application/problem+json`, including the ones layers make without a body (a timeout,
+//! a wrong method): [`problem_for_bare_errors`] gives them one. This module does not import sled
+//! and does not decide anything about cases.
 
 pub mod admin;
 pub mod error;
@@ -14,6 +17,7 @@ pub mod operators;
 pub mod ratelimit;
 pub mod reads;
 pub mod rma;
+pub mod schema;
 pub mod stream;
 pub mod tokens;
 pub mod writes;
@@ -23,7 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, StatusCode};
+use axum::http::{header, HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -145,6 +150,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
         ))
+        .layer(axum::middleware::map_response(problem_for_bare_errors))
         .layer(axum::middleware::from_fn_with_state(state_metrics, metrics::track))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
@@ -161,4 +167,22 @@ pub fn router(state: AppState, limits: Limits) -> Router {
                 .on_failure(DefaultOnFailure::new().level(Level::WARN)),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Gives an error answer made without a body (the timeout layer's 503, the router's 405) the
+/// problem+json every other refusal has, keeping its status and headers (`Allow`).
+pub async fn problem_for_bare_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(error::PROBLEM_MEDIA_TYPE.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let problem = error::ApiError::for_bare_status(status).into_response();
+    let (problem_parts, body) = problem.into_parts();
+    parts.headers.extend(problem_parts.headers);
+    Response::from_parts(parts, body)
 }

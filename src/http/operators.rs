@@ -1,22 +1,29 @@
-//! Operator routes: the outbox status per sink, and dead letters (list, replay, discard).
+//! Operator routes: the outbox status per sink, and dead letters (list, replay, discard). The
+//! supervisor's role is checked before the path or query is read.
 //!
 //! Replaying and discarding are operator actions on delivery state, not case events: they need
 //! a supervisor token but no Idempotency-Key, because repeating them cannot double an effect (a
 //! replayed entry keeps its step and references; a second replay or discard finds no dead letter
 //! and says so with 409).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
-use super::extract::Authenticated;
+use super::error::{ApiError, ProblemType};
+use super::extract::{path_param, role, Authenticated, Authorized, QueryPairs};
+use super::openapi::{DeadLetterActionProblems, DeadLetterListProblems, PlainReadProblems};
 use super::reads::{event_view, EventView};
 use super::AppState;
-use crate::domain::Role;
 use crate::ingest::now_ms;
+
+/// The id of a dead letter in a path: `<sink>:<seq>`.
+const DEAD_LETTER_ID: &str = "id";
+/// Longest note kept with a discarded dead letter, in characters; longer ones are cut.
+pub const MAX_DISCARD_NOTE: usize = 500;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OutboxView {
@@ -61,22 +68,59 @@ pub struct DeadLetterView {
     pub event: Option<EventView>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
+/// What a replay or a discard did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetterAction {
+    /// The dead letter, `<sink>:<seq>`.
+    pub id: String,
+    /// `pending` (replayed: back in the outbox, due now) or `discarded`.
+    #[schema(pattern = "^(pending|discarded)$")]
+    pub state: &'static str,
+}
+
+/// The query of `GET /v1/dead-letters`.
+#[derive(Debug, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeadLetterQuery {
     /// Only this sink's dead letters.
     pub sink: Option<String>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
+impl DeadLetterQuery {
+    pub const NAMES: [&'static str; 1] = ["sink"];
+
+    pub fn parse(query: &QueryPairs) -> Result<Self, ApiError> {
+        let query = query.only(&Self::NAMES)?;
+        Ok(DeadLetterQuery {
+            sink: query.get("sink").map(str::to_owned),
+        })
+    }
+}
+
+/// The query of `DELETE /v1/dead-letters/{id}`.
+#[derive(Debug, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DiscardQuery {
-    /// Why the entry is given up (kept in the audit trail).
+    /// Why the entry is given up, kept in the audit trail with the token that gave it up (its first
+    /// 500 characters).
     pub note: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/outbox", tag = "operators",
-    responses((status = 200, body = OutboxView)), security(("station_token" = [])))]
+impl DiscardQuery {
+    pub const NAMES: [&'static str; 1] = ["note"];
+
+    pub fn parse(query: &QueryPairs) -> Result<Self, ApiError> {
+        let query = query.only(&Self::NAMES)?;
+        Ok(DiscardQuery {
+            note: query.get("note").map(str::to_owned),
+        })
+    }
+}
+
+#[utoipa::path(get, path = "/v1/outbox", tag = "operators", operation_id = "outbox",
+    description = "Per sink: pending, in flight, oldest pending age, paused and why, dead letters, counters. Any role.",
+    responses((status = 200, body = OutboxView), PlainReadProblems),
+    security(("station_token" = ["receiver"])))]
 pub async fn outbox(State(state): State<AppState>, _auth: Authenticated) -> Result<Json<OutboxView>, ApiError> {
     let store = state.ingest.store().clone();
     let sinks = state.sinks.clone();
@@ -118,15 +162,17 @@ pub async fn outbox(State(state): State<AppState>, _auth: Authenticated) -> Resu
     Ok(Json(OutboxView { sinks }))
 }
 
-#[utoipa::path(get, path = "/v1/dead-letters", tag = "operators", params(DeadLetterQuery),
-    responses((status = 200, body = Vec<DeadLetterView>)), security(("station_token" = [])))]
+#[utoipa::path(get, path = "/v1/dead-letters", tag = "operators", operation_id = "list_dead_letters",
+    description = "Entries a sink rejected, with the reason, the step reached, the remote references and the event. Role: supervisor.",
+    params(DeadLetterQuery),
+    responses((status = 200, body = Vec<DeadLetterView>), DeadLetterListProblems),
+    security(("station_token" = ["supervisor"])))]
 pub async fn list_dead_letters(
     State(state): State<AppState>,
-    auth: Authenticated,
-    query: Result<Query<DeadLetterQuery>, axum::extract::rejection::QueryRejection>,
+    _auth: Authorized<role::Supervisor>,
+    query: QueryPairs,
 ) -> Result<Json<Vec<DeadLetterView>>, ApiError> {
-    auth.require(Role::Supervisor)?;
-    let Query(query) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let query = DeadLetterQuery::parse(&query)?;
     let store = state.ingest.store().clone();
     let letters = tokio::task::spawn_blocking(move || -> Result<Vec<DeadLetterView>, ApiError> {
         let mut out = Vec::new();
@@ -153,15 +199,17 @@ pub async fn list_dead_letters(
     Ok(Json(letters))
 }
 
-#[utoipa::path(post, path = "/v1/dead-letters/{id}/replay", tag = "operators", params(("id" = String, Path)),
-    responses((status = 200, description = "back in the outbox, due now"), (status = 409, description = "not a dead letter")),
-    security(("station_token" = [])))]
+#[utoipa::path(post, path = "/v1/dead-letters/{id}/replay", tag = "operators", operation_id = "replay_dead_letter",
+    description = "Puts a dead letter back in the outbox, due now, keeping its step and references. Role: supervisor.",
+    params(("id" = String, Path, description = "`<sink>:<seq>` as `GET /v1/dead-letters` lists it", example = "odoo:42")),
+    responses((status = 200, description = "back in the outbox", body = DeadLetterAction), DeadLetterActionProblems),
+    security(("station_token" = ["supervisor"])))]
 pub async fn replay_dead_letter(
     State(state): State<AppState>,
-    auth: Authenticated,
-    Path(id): Path<String>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    auth.require(Role::Supervisor)?;
+    _auth: Authorized<role::Supervisor>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<(StatusCode, Json<DeadLetterAction>), ApiError> {
+    let id = path_param(id, DEAD_LETTER_ID)?;
     let (sink, seq) = parse_id(&state, &id)?;
     let store = state.ingest.store().clone();
     let sink_name = sink.clone();
@@ -175,23 +223,23 @@ pub async fn replay_dead_letter(
     if let Some(handle) = state.dispatcher(&sink) {
         handle.reload();
     }
-    Ok((
-        StatusCode::OK,
-        Json(serde_json::json!({ "id": id, "state": "pending" })),
-    ))
+    Ok((StatusCode::OK, Json(DeadLetterAction { id, state: "pending" })))
 }
 
-#[utoipa::path(delete, path = "/v1/dead-letters/{id}", tag = "operators", params(("id" = String, Path), DiscardQuery),
-    responses((status = 200, description = "discarded; the case's later entries proceed"), (status = 409, description = "not a dead letter")),
-    security(("station_token" = [])))]
+#[utoipa::path(delete, path = "/v1/dead-letters/{id}", tag = "operators", operation_id = "discard_dead_letter",
+    description = "Gives a dead letter up, audited; the case's later entries proceed. Role: supervisor.",
+    params(("id" = String, Path, description = "`<sink>:<seq>` as `GET /v1/dead-letters` lists it", example = "odoo:42"), DiscardQuery),
+    responses((status = 200, description = "discarded", body = DeadLetterAction), DeadLetterActionProblems),
+    security(("station_token" = ["supervisor"])))]
 pub async fn discard_dead_letter(
     State(state): State<AppState>,
-    auth: Authenticated,
-    Path(id): Path<String>,
-    query: Result<Query<DiscardQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let caller = auth.require(Role::Supervisor)?;
-    let Query(query) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    auth: Authorized<role::Supervisor>,
+    id: Result<Path<String>, PathRejection>,
+    query: QueryPairs,
+) -> Result<(StatusCode, Json<DeadLetterAction>), ApiError> {
+    let caller = auth.caller;
+    let query = DiscardQuery::parse(&query)?;
+    let id = path_param(id, DEAD_LETTER_ID)?;
     let (sink, seq) = parse_id(&state, &id)?;
     let note = format!(
         "by station {} token {}{}",
@@ -199,7 +247,7 @@ pub async fn discard_dead_letter(
         caller.token,
         query
             .note
-            .map(|n| format!(": {}", n.chars().take(500).collect::<String>()))
+            .map(|n| format!(": {}", n.chars().take(MAX_DISCARD_NOTE).collect::<String>()))
             .unwrap_or_default()
     );
     let store = state.ingest.store().clone();
@@ -214,10 +262,7 @@ pub async fn discard_dead_letter(
     if let Some(handle) = state.dispatcher(&sink) {
         handle.reload();
     }
-    Ok((
-        StatusCode::OK,
-        Json(serde_json::json!({ "id": id, "state": "discarded" })),
-    ))
+    Ok((StatusCode::OK, Json(DeadLetterAction { id, state: "discarded" })))
 }
 
 fn parse_id(state: &AppState, id: &str) -> Result<(String, u64), ApiError> {
@@ -235,10 +280,8 @@ fn parse_id(state: &AppState, id: &str) -> Result<(String, u64), ApiError> {
 
 fn not_dead(id: &str) -> ApiError {
     ApiError::new(
-        StatusCode::CONFLICT,
-        "conflict",
-        "Not a dead letter",
+        ProblemType::Conflict,
         format!("`{id}` is not a dead letter (already replayed, discarded or never rejected)"),
     )
-    .with_field("id")
+    .with_field(DEAD_LETTER_ID)
 }

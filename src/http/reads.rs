@@ -1,17 +1,19 @@
 //! Read routes: one case with its events and delivery status, pages of cases, the event log.
-//! Any valid token may read. Views are built here from store records; stored shapes never leak
-//! into the API by accident.
+//! Any valid token may read; the token is checked before the path or query is read. Views are
+//! built here from store records; stored shapes never leak into the API by accident.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
-use super::extract::Authenticated;
+use super::extract::{path_param, Authenticated, QueryPairs};
+use super::openapi::{CaseReadProblems, QueryReadProblems};
 use super::writes::parse_case_id;
 use super::AppState;
-use crate::domain::{Case, CaseId, CaseState};
+use crate::domain::{Case, CaseId, CaseState, EventId, Flag};
 use crate::store::EventRecord;
 
 pub const MAX_PAGE: usize = 1_000;
@@ -19,8 +21,9 @@ const DEFAULT_PAGE: usize = 100;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CaseView {
+    #[schema(value_type = CaseId)]
     pub case_id: String,
-    /// received, inspected, disposed, closed or flagged.
+    #[schema(value_type = CaseState)]
     pub state: String,
     pub label: String,
     pub rma: Option<String>,
@@ -58,6 +61,7 @@ pub struct LineView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FlagView {
+    #[schema(value_type = Flag)]
     pub flag: String,
     pub open: bool,
     pub raised_by: String,
@@ -67,7 +71,9 @@ pub struct FlagView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventView {
     pub seq: u64,
+    #[schema(value_type = EventId)]
     pub event_id: String,
+    #[schema(value_type = CaseId)]
     pub case_id: String,
     /// parcel_received, item_inspected, item_disposed, flag_cleared, case_closed or
     /// refund_decided.
@@ -93,19 +99,23 @@ pub struct DeliveryView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CaseSummary {
+    #[schema(value_type = CaseId)]
     pub case_id: String,
+    #[schema(value_type = CaseState)]
     pub state: String,
     pub label: String,
     pub rma: Option<String>,
     pub lines: usize,
     pub units: u32,
+    #[schema(value_type = Vec<Flag>)]
     pub open_flags: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CasePage {
     pub cases: Vec<CaseSummary>,
-    /// Pass as `after` for the next page; absent on the last page.
+    /// Pass as `after` for the next page; null on the last page.
+    #[schema(value_type = Option<CaseId>)]
     pub next_after: Option<String>,
 }
 
@@ -119,35 +129,91 @@ pub struct EventPage {
     pub archived_up_to: u64,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
+/// The query of `GET /v1/cases`.
+#[derive(Debug, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CaseQuery {
     /// Only cases in this state.
-    pub state: Option<String>,
-    /// 1 to 1000, default 100.
-    pub limit: Option<usize>,
-    /// A case id from a previous page's `next_after`.
-    pub after: Option<String>,
+    pub state: Option<CaseState>,
+    /// Cases per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u16>,
+    /// The `next_after` of the previous page.
+    pub after: Option<CaseId>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
+impl CaseQuery {
+    pub const NAMES: [&'static str; 3] = ["state", "limit", "after"];
+
+    pub fn parse(query: &QueryPairs) -> Result<Self, ApiError> {
+        let query = query.only(&Self::NAMES)?;
+        Ok(CaseQuery {
+            state: query.parse("state", |s| CaseState::parse(s).map_err(|e| e.expected))?,
+            limit: query.parse("limit", parse_limit)?,
+            after: query.parse("after", |s| parse_case_id(s).map_err(|_| CaseId::EXPECTED))?,
+        })
+    }
+}
+
+/// The query of `GET /v1/events`.
+#[derive(Debug, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventQuery {
-    /// Sequence number to start after (default 0: from the beginning).
+    /// The sequence number to start after (default 0: from the beginning); a page's `next_after`.
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_u64)]
     pub after: Option<u64>,
-    /// 1 to 1000, default 100.
-    pub limit: Option<usize>,
+    /// Events per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u16>,
 }
 
-#[utoipa::path(get, path = "/v1/cases/{case_id}", tag = "reads", params(("case_id" = String, Path)),
-    responses((status = 200, body = CaseView), (status = 404, description = "no such case")),
-    security(("station_token" = [])))]
+impl EventQuery {
+    pub const NAMES: [&'static str; 2] = ["after", "limit"];
+
+    pub fn parse(query: &QueryPairs) -> Result<Self, ApiError> {
+        let query = query.only(&Self::NAMES)?;
+        Ok(EventQuery {
+            after: query.parse("after", |s| {
+                parse_integer(s)
+                    .filter(|n| i64::try_from(*n).is_ok())
+                    .ok_or("a sequence number from 0 to 9223372036854775807")
+            })?,
+            limit: query.parse("limit", parse_limit)?,
+        })
+    }
+}
+
+/// A query's whole number: decimal digits, or a number with no fraction (`5.0`), which is how some
+/// clients write the integers their schema asks for.
+fn parse_integer(raw: &str) -> Option<u64> {
+    if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+        return raw.parse().ok();
+    }
+    let (whole, fraction) = raw.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(whole) && digits(fraction) && fraction.bytes().all(|b| b == b'0'))
+        .then(|| whole.parse().ok())
+        .flatten()
+}
+
+fn parse_limit(raw: &str) -> Result<u16, String> {
+    parse_integer(raw)
+        .filter(|n| (1..=MAX_PAGE as u64).contains(n))
+        .and_then(|n| u16::try_from(n).ok())
+        .ok_or_else(|| format!("a page size from 1 to {MAX_PAGE}"))
+}
+
+#[utoipa::path(get, path = "/v1/cases/{case_id}", tag = "reads", operation_id = "get_case",
+    description = "One case: its lines, flags, the matched expected return, the latest refund decision, its events and their delivery. Any role.",
+    params(("case_id" = CaseId, Path, description = "a case id as the API returns it (lowercase, hyphenated)")),
+    responses((status = 200, body = CaseView), CaseReadProblems),
+    security(("station_token" = ["receiver"])))]
 pub async fn get_case(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
     _auth: Authenticated,
+    raw: Result<Path<String>, PathRejection>,
 ) -> Result<Json<CaseView>, ApiError> {
-    let id = parse_case_id(&raw)?;
+    let id = parse_case_id(&path_param(raw, "case_id")?)?;
     let store = state.ingest.store().clone();
     let sinks: Vec<String> = state.sinks.iter().map(|s| s.name.as_str().to_owned()).collect();
     let view = tokio::task::spawn_blocking(move || -> Result<Option<CaseView>, ApiError> {
@@ -180,32 +246,19 @@ pub async fn get_case(
         .ok_or_else(|| ApiError::not_found("case_id", format!("case {id} does not exist")))
 }
 
-#[utoipa::path(get, path = "/v1/cases", tag = "reads", params(CaseQuery),
-    responses((status = 200, body = CasePage)), security(("station_token" = [])))]
+#[utoipa::path(get, path = "/v1/cases", tag = "reads", operation_id = "list_cases",
+    description = "A page of cases, oldest first. Any role.",
+    params(CaseQuery),
+    responses((status = 200, body = CasePage), QueryReadProblems),
+    security(("station_token" = ["receiver"])))]
 pub async fn list_cases(
     State(state): State<AppState>,
     _auth: Authenticated,
-    query: Result<Query<CaseQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryPairs,
 ) -> Result<Json<CasePage>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let limit = page_limit(query.limit)?;
-    let wanted: Option<CaseState> = query
-        .state
-        .as_deref()
-        .map(|s| {
-            serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
-                ApiError::invalid(
-                    "state",
-                    "expected one of received, inspected, disposed, closed, flagged",
-                )
-            })
-        })
-        .transpose()?;
-    let after: Option<CaseId> = query
-        .after
-        .as_deref()
-        .map(|s| CaseId::parse(s).map_err(|e| ApiError::invalid("after", format!("expected a case id: {e}"))))
-        .transpose()?;
+    let query = CaseQuery::parse(&query)?;
+    let limit = query.limit.map_or(DEFAULT_PAGE, usize::from);
+    let (wanted, after) = (query.state, query.after);
     let store = state.ingest.store().clone();
     let cases = tokio::task::spawn_blocking(move || {
         store.cases(after, limit + 1, |case| wanted.is_none_or(|w| case.state() == w))
@@ -222,15 +275,18 @@ pub async fn list_cases(
     Ok(Json(CasePage { cases, next_after }))
 }
 
-#[utoipa::path(get, path = "/v1/events", tag = "reads", params(EventQuery),
-    responses((status = 200, body = EventPage)), security(("station_token" = [])))]
+#[utoipa::path(get, path = "/v1/events", tag = "reads", operation_id = "list_events",
+    description = "Events in sequence order. Any role.",
+    params(EventQuery),
+    responses((status = 200, body = EventPage), QueryReadProblems),
+    security(("station_token" = ["receiver"])))]
 pub async fn list_events(
     State(state): State<AppState>,
     _auth: Authenticated,
-    query: Result<Query<EventQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryPairs,
 ) -> Result<Json<EventPage>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let limit = page_limit(query.limit)?;
+    let query = EventQuery::parse(&query)?;
+    let limit = query.limit.map_or(DEFAULT_PAGE, usize::from);
     let after = query.after.unwrap_or(0);
     let store = state.ingest.store().clone();
     let (events, archived_up_to) = tokio::task::spawn_blocking(move || {
@@ -244,17 +300,6 @@ pub async fn list_events(
         next_after,
         archived_up_to,
     }))
-}
-
-fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
-    match limit {
-        None => Ok(DEFAULT_PAGE),
-        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::invalid(
-            "limit",
-            format!("expected 1 to {MAX_PAGE}, found {n}"),
-        )),
-    }
 }
 
 /// Renders a serde enum value as its JSON string (`"pending"`), without quoting rules of our own.

@@ -2,27 +2,58 @@
 //! is never called, so it works offline — and says how old the answer is; `POST /v1/rma/refresh`
 //! (supervisor) runs a full refresh now. Views are built here; stored shapes do not leak.
 
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
-use super::extract::Authenticated;
+use super::error::{ApiError, ProblemType};
+use super::extract::{role, Authenticated, Authorized, QueryPairs};
+use super::openapi::{LookupProblems, RefreshProblems};
 use super::AppState;
-use crate::domain::{ExpectedLine, ExpectedReturn, Role};
+use crate::domain::{ExpectedLine, ExpectedReturn};
 use crate::rma::{CacheAge, RmaError, RmaMatch, RmaStatus, MAX_CODE_LEN};
 use crate::sinks::odoo::SyncMode;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
+/// The query of `GET /v1/rma/lookup`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LookupQuery {
     /// What was scanned or typed: a return label, carrier tracking number (USPS with or without
     /// its `420`+ZIP prefix), GS1-128 with an SSCC, RMA reference, return picking name, sale
-    /// order name, customer order reference or delivery name. 1 to 128 characters.
-    pub code: Option<String>,
+    /// order name, customer order reference or delivery name. 1 to 128 characters, not only white
+    /// space, no NUL. The pattern asks for one character that is neither NUL nor Unicode white
+    /// space (what `str::trim` removes), and no NUL anywhere.
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        example = "RMA-1001",
+        pattern = r"^[^\x00]*[^\x00\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00]*$"
+    )]
+    pub code: String,
+}
+
+impl LookupQuery {
+    pub const NAMES: [&'static str; 1] = ["code"];
+
+    pub fn parse(query: &QueryPairs) -> Result<Self, ApiError> {
+        let expected = format!(
+            "expected a code of 1 to {MAX_CODE_LEN} characters, not only white space, without NUL \
+             (a scanned label, tracking number, RMA, order or delivery reference)"
+        );
+        let query = query.only(&Self::NAMES)?;
+        let code = query
+            .get("code")
+            .filter(|c| valid_code(c))
+            .ok_or_else(|| ApiError::invalid("code", expected))?;
+        Ok(LookupQuery { code: code.to_owned() })
+    }
+}
+
+/// What the cache's lookup takes: the pattern above, in characters (as JSON Schema counts them).
+fn valid_code(code: &str) -> bool {
+    (1..=MAX_CODE_LEN).contains(&code.chars().count()) && !code.trim().is_empty() && !code.contains('\0')
 }
 
 /// How old the cache's answer is.
@@ -92,22 +123,18 @@ pub struct RefreshView {
     pub cache: CacheView,
 }
 
-#[utoipa::path(get, path = "/v1/rma/lookup", tag = "rma", params(LookupQuery),
-    responses((status = 200, body = LookupView),
-        (status = 404, description = "no open return in the cache has this code (problem+json naming `code`, with `cache`)"),
-        (status = 422, description = "missing, empty or oversized `code`")),
-    security(("station_token" = [])))]
+#[utoipa::path(get, path = "/v1/rma/lookup", tag = "rma", operation_id = "rma_lookup",
+    description = "The expected return a scanned code belongs to, from the offline cache (Odoo is never called), with how old the cache is. Any role. \
+        A 404 carries `cache` too: not found in a cache synced 3 hours ago is not the answer of one synced a minute ago.",
+    params(LookupQuery),
+    responses((status = 200, body = LookupView), LookupProblems),
+    security(("station_token" = ["receiver"])))]
 pub async fn lookup(
     State(state): State<AppState>,
     _auth: Authenticated,
-    query: Result<Query<LookupQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryPairs,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let expected = format!("expected a code of 1 to {MAX_CODE_LEN} characters (a scanned label, tracking number, RMA, order or delivery reference)");
-    let code = query
-        .code
-        .filter(|c| !c.trim().is_empty())
-        .ok_or_else(|| ApiError::invalid("code", expected.clone()))?;
+    let code = LookupQuery::parse(&query)?.code;
     let cache = state.rma.clone();
     let looked_up = {
         let code = code.clone();
@@ -118,7 +145,10 @@ pub async fn lookup(
     match looked_up {
         Ok((Some(found), _)) => Ok(Json(lookup_view(found)).into_response()),
         Ok((None, age)) => Ok(not_found(&code, age?)),
-        Err(RmaError::InvalidCode) => Err(ApiError::invalid("code", expected)),
+        Err(RmaError::InvalidCode) => Err(ApiError::invalid(
+            "code",
+            format!("expected a code of 1 to {MAX_CODE_LEN} characters without NUL"),
+        )),
         Err(RmaError::Store(e)) => Err(e.into()),
         Err(e) => {
             tracing::error!(error = %e, "RMA lookup failed.");
@@ -127,13 +157,15 @@ pub async fn lookup(
     }
 }
 
-#[utoipa::path(post, path = "/v1/rma/refresh", tag = "rma",
-    responses((status = 200, body = RefreshView),
-        (status = 409, description = "no Odoo sink has rma_cache = true"),
-        (status = 503, description = "Odoo could not be read; the cache keeps answering as it was")),
-    security(("station_token" = [])))]
-pub async fn refresh(State(state): State<AppState>, auth: Authenticated) -> Result<Json<RefreshView>, ApiError> {
-    auth.require(Role::Supervisor)?;
+#[utoipa::path(post, path = "/v1/rma/refresh", tag = "rma", operation_id = "rma_refresh",
+    description = "A full refresh of the RMA cache from Odoo now. Role: supervisor. 409 when no Odoo sink has `rma_cache = true`; \
+        503 `odoo-unavailable` when Odoo cannot be read (the cache keeps answering as it was).",
+    responses((status = 200, body = RefreshView), RefreshProblems),
+    security(("station_token" = ["supervisor"])))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    _auth: Authorized<role::Supervisor>,
+) -> Result<Json<RefreshView>, ApiError> {
     match state.rma.sync(SyncMode::Full).await {
         Ok(report) => Ok(Json(RefreshView {
             inserted: report.applied.inserted,
@@ -148,16 +180,9 @@ pub async fn refresh(State(state): State<AppState>, auth: Authenticated) -> Resu
             entries: report.entries,
             cache: cache_view(state.rma.age()?),
         })),
-        Err(e @ RmaError::Disabled) => {
-            Err(
-                ApiError::new(StatusCode::CONFLICT, "conflict", "RMA cache not enabled", e.to_string())
-                    .with_field("rma_cache"),
-            )
-        }
+        Err(e @ RmaError::Disabled) => Err(ApiError::conflict("rma_cache", e.to_string())),
         Err(e @ RmaError::Odoo(_)) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "odoo-unavailable",
-            "Odoo could not be read",
+            ProblemType::OdooUnavailable,
             format!("{e}; the cache keeps answering as it was"),
         )),
         Err(RmaError::Store(e)) => Err(e.into()),
@@ -187,20 +212,16 @@ pub fn status_json(status: &RmaStatus) -> serde_json::Value {
 /// is not the same answer as "not in a cache synced a minute ago".
 fn not_found(code: &str, age: CacheAge) -> Response {
     let shown: String = code.chars().take(MAX_CODE_LEN).collect();
-    let body = serde_json::json!({
-        "type": "urn:returns-edge:problem:not-found",
-        "title": "Not found",
-        "status": 404,
-        "detail": format!("no open return in the RMA cache has the code `{}`", shown.escape_debug()),
-        "field": "code",
-        "cache": cache_view(age),
-    });
-    let mut response = (StatusCode::NOT_FOUND, body.to_string()).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    response
+    let cache = serde_json::to_value(cache_view(age)).unwrap_or_default();
+    ApiError::not_found(
+        "code",
+        format!(
+            "no open return in the RMA cache has the code `{}`",
+            shown.escape_debug()
+        ),
+    )
+    .with_extension("cache", cache)
+    .into_response()
 }
 
 fn cache_view(age: CacheAge) -> CacheView {

@@ -15,6 +15,7 @@
 
 use std::convert::Infallible;
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
@@ -23,7 +24,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
-use super::extract::Authenticated;
+use super::extract::{path_param, Authenticated};
+use super::openapi::{PlainReadProblems, StreamProblems};
 use super::AppState;
 use crate::devices::{DeviceState, StreamItem};
 use crate::domain::StationId;
@@ -37,26 +39,29 @@ pub struct DevicesView {
     pub devices: Vec<DeviceState>,
 }
 
-#[utoipa::path(get, path = "/v1/stations/{station}/stream", tag = "devices",
-    params(("station" = String, Path, description = "the station whose devices to follow")),
+#[utoipa::path(get, path = "/v1/stations/{station}/stream", tag = "devices", operation_id = "station_stream",
+    description = "The station's scanners and scales, live. Any role. The stream does not end while the server runs.",
+    params(("station" = StationId, Path, description = "the station whose devices to follow")),
     responses(
         (status = 200, content_type = "text/event-stream",
             description = "Server-Sent Events `scan`, `weight`, `device` and `lagged` (see the README's Devices section); keep-alive comments while idle"),
-        (status = "4XX", description = "problem+json naming the field")),
-    security(("station_token" = [])))]
+        StreamProblems),
+    security(("station_token" = ["receiver"])))]
 pub async fn station_stream(
     State(state): State<AppState>,
-    Path(station): Path<String>,
     _auth: Authenticated,
+    station: Result<Path<String>, PathRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let station = path_param(station, "station")?;
     let station = StationId::parse(&station).map_err(|e| ApiError::invalid("station", format!("expected {e}")))?;
     let events = state.devices.subscribe(&station).map(|item| Ok(sse_event(item)));
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(state.devices.keep_alive())))
 }
 
-#[utoipa::path(get, path = "/v1/devices", tag = "devices",
-    responses((status = 200, body = DevicesView), (status = "4XX", description = "problem+json naming the field")),
-    security(("station_token" = [])))]
+#[utoipa::path(get, path = "/v1/devices", tag = "devices", operation_id = "list_devices",
+    description = "Every configured scanner and scale, its connection and last reading. Any role.",
+    responses((status = 200, body = DevicesView), PlainReadProblems),
+    security(("station_token" = ["receiver"])))]
 pub async fn list_devices(State(state): State<AppState>, _auth: Authenticated) -> Json<DevicesView> {
     Json(DevicesView {
         devices: state.devices.snapshot(),

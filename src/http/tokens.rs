@@ -21,6 +21,7 @@ use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::extract::{Authenticated, StrictJson};
+use super::openapi::{TokenCreateProblems, TokenListProblems, TokenRevokeProblems};
 use super::AppState;
 use crate::domain::{Role, StationId, TokenId};
 use crate::ingest::now_ms;
@@ -52,12 +53,11 @@ impl Admin {
 /// `POST /v1/admin/tokens`
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"station": "dock-3", "role": "receiver"}))]
 pub struct CreateTokenRequest {
     /// The station the new token acts for (any station, not only the admin's own).
-    #[schema(value_type = String, example = "dock-3")]
     pub station: StationId,
     /// `receiver`, `inspector`, `supervisor` or `admin`.
-    #[schema(value_type = String, example = "receiver")]
     pub role: Role,
 }
 
@@ -65,8 +65,11 @@ pub struct CreateTokenRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenView {
     /// 12 hex digits; the part of the bearer token after `re1_`.
+    #[schema(value_type = TokenId)]
     pub id: String,
+    #[schema(value_type = StationId)]
     pub station: String,
+    #[schema(value_type = Role)]
     pub role: String,
     pub created_at_ms: u64,
     /// When it was revoked; revoked tokens stay listed because past events name them.
@@ -76,8 +79,11 @@ pub struct TokenView {
 /// The answer to a create: the token's record and, this once, the bearer token itself.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedTokenView {
+    #[schema(value_type = TokenId)]
     pub id: String,
+    #[schema(value_type = StationId)]
     pub station: String,
+    #[schema(value_type = Role)]
     pub role: String,
     pub created_at_ms: u64,
     /// `re1_<id>_<secret>`: hand it to the station now; it is stored only as a hash and never
@@ -91,14 +97,14 @@ pub struct TokenList {
     pub tokens: Vec<TokenView>,
 }
 
-#[utoipa::path(post, path = "/v1/admin/tokens", tag = "operators", request_body = CreateTokenRequest,
+#[utoipa::path(post, path = "/v1/admin/tokens", tag = "operators", operation_id = "create_token",
+    description = "Creates a station token. Role: admin. No Idempotency-Key: the answer holds a secret that is never stored.",
+    request_body = CreateTokenRequest,
     responses(
         (status = 201, body = CreatedTokenView, description = "created; the answer holds the bearer token, the only time it is shown"),
-        (status = 401, description = "no token, or an unknown or revoked one"),
-        (status = 403, description = "not an admin token (whatever the body)"),
-        (status = "4XX", description = "problem+json naming the field"),
+        TokenCreateProblems,
     ),
-    security(("station_token" = [])))]
+    security(("station_token" = ["admin"])))]
 pub async fn create_token(
     State(state): State<AppState>,
     admin: Admin,
@@ -122,13 +128,10 @@ pub async fn create_token(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-#[utoipa::path(get, path = "/v1/admin/tokens", tag = "operators",
-    responses(
-        (status = 200, body = TokenList),
-        (status = 401, description = "no token, or an unknown or revoked one"),
-        (status = 403, description = "not an admin token"),
-    ),
-    security(("station_token" = [])))]
+#[utoipa::path(get, path = "/v1/admin/tokens", tag = "operators", operation_id = "list_tokens",
+    description = "Every token, revoked ones too, never a secret. Role: admin.",
+    responses((status = 200, body = TokenList), TokenListProblems),
+    security(("station_token" = ["admin"])))]
 pub async fn list_tokens(State(state): State<AppState>, admin: Admin) -> Result<Json<TokenList>, ApiError> {
     let store = state.ingest.store().clone();
     let by = admin.actor();
@@ -140,15 +143,14 @@ pub async fn list_tokens(State(state): State<AppState>, admin: Admin) -> Result<
     }))
 }
 
-#[utoipa::path(delete, path = "/v1/admin/tokens/{id}", tag = "operators",
-    params(("id" = String, Path, description = "the token id (12 hex digits), as listed")),
+#[utoipa::path(delete, path = "/v1/admin/tokens/{id}", tag = "operators", operation_id = "revoke_token",
+    description = "Revokes a token. Role: admin.",
+    params(("id" = TokenId, Path, description = "the token id (12 hex digits), as listed")),
     responses(
         (status = 200, body = TokenView, description = "revoked (now, or already before: the first time is kept); refused from the next request on"),
-        (status = 401, description = "no token, or an unknown or revoked one"),
-        (status = 403, description = "not an admin token"),
-        (status = 404, description = "no token with this id"),
+        TokenRevokeProblems,
     ),
-    security(("station_token" = [])))]
+    security(("station_token" = ["admin"])))]
 pub async fn revoke_token(
     State(state): State<AppState>,
     admin: Admin,

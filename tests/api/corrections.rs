@@ -74,7 +74,7 @@ async fn only_an_active_inspection_of_the_line_can_be_corrected() {
     let superseded = app
         .post_inspection(supervisor, &case, &fresh_key(), &correct(&original))
         .await;
-    superseded.assert_problem(422, Some("corrects"));
+    superseded.assert_problem(409, Some("corrects"));
     let unknown = app
         .post_inspection(
             supervisor,
@@ -83,7 +83,7 @@ async fn only_an_active_inspection_of_the_line_can_be_corrected() {
             &correct(&uuid::Uuid::now_v7().to_string()),
         )
         .await;
-    unknown.assert_problem(422, Some("corrects"));
+    unknown.assert_problem(409, Some("corrects"));
     let malformed = app
         .post_inspection(supervisor, &case, &fresh_key(), &correct("not-an-event"))
         .await;

@@ -277,6 +277,36 @@ impl TestApp {
         Answer { status, headers, body }
     }
 
+    /// Like [`TestApp::raw`], for any route: an event stream's body is not read (it never ends),
+    /// its answer has the status and headers only.
+    pub async fn any_route(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> Answer {
+        let mut request = self
+            .client
+            .request(method, format!("http://{}{path}", self.addr))
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let streaming = headers
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        let body = if streaming {
+            Vec::new()
+        } else {
+            response.bytes().await.expect("the whole answer arrives").to_vec()
+        };
+        Answer { status, headers, body }
+    }
+
     /// A write to `route` as the station client sends it: bearer token, key, JSON body.
     pub async fn post(&self, route: WriteRoute, token: &str, case: &str, key: &str, body: &Value) -> Answer {
         self.post_bytes(route, token, case, key, serde_json::to_vec(body).expect("JSON"))

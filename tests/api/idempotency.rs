@@ -78,14 +78,15 @@ async fn the_same_key_with_a_different_body_is_refused_and_nothing_is_stored() {
     let before = app.snapshot();
 
     let other_body = app.post_parcel(token, "reused-1", &parcel_body("LBL-B", 1)).await;
-    let problem = other_body.assert_problem(422, Some("Idempotency-Key"));
+    let problem = other_body.assert_problem(409, Some("Idempotency-Key"));
+    assert_eq!(problem["type"], "urn:returns-edge:problem:idempotency-key-reused");
     assert!(!other_body.replayed(), "{problem}");
 
     // The key names one request: the same key on another route is another request too.
     let other_route = app
         .post_inspection(token, &case, "reused-1", &inspection_body(1, "A"))
         .await;
-    other_route.assert_problem(422, Some("Idempotency-Key"));
+    other_route.assert_problem(409, Some("Idempotency-Key"));
     app.assert_nothing_stored_since(&before);
 
     let retry = app.post_parcel(token, "reused-1", &parcel_body("LBL-A", 1)).await;
@@ -153,7 +154,7 @@ async fn a_refused_request_does_not_use_up_its_key() {
     let refused = app
         .post_inspection(inspector, &case, "fix-1", &inspection_body(2, "A"))
         .await;
-    refused.assert_problem(422, Some("line"));
+    refused.assert_problem(409, Some("line"));
 
     let corrected = app
         .post_inspection(inspector, &case, "fix-1", &inspection_body(1, "A"))

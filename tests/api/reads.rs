@@ -202,7 +202,7 @@ async fn listing_events_after_a_sequence_number_returns_them_in_order_with_next_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn page_parameters_out_of_range_are_refused_naming_the_parameter() {
+async fn query_parameters_out_of_range_wrong_typed_unknown_or_repeated_are_refused_naming_them() {
     let app = spawn_app().await;
     let reader = app.token(Role::Receiver);
 
@@ -211,11 +211,13 @@ async fn page_parameters_out_of_range_are_refused_naming_the_parameter() {
         ("limit=1001", "limit"),
         ("state=lost", "state"),
         ("after=not-a-case", "after"),
-        ("colour=red", "query"),
+        ("limit=ten", "limit"),
+        ("colour=red", "colour"),
+        ("limit=1&limit=2", "limit"),
     ] {
         app.list_cases(reader, query).await.assert_problem(422, Some(field));
     }
-    for (query, field) in [("limit=0", "limit"), ("after=-1", "query")] {
+    for (query, field) in [("limit=0", "limit"), ("after=-1", "after"), ("after=ten", "after")] {
         app.list_events(reader, query).await.assert_problem(422, Some(field));
     }
 }
@@ -277,6 +279,33 @@ async fn the_openapi_document_is_json_listing_every_route_of_the_router() {
         .filter(|(method, path)| paths.get(path).and_then(|p| p.get(method)).is_none())
         .collect();
     assert!(missing.is_empty(), "routes missing from /openapi.json: {missing:?}");
+    // Each parameter where a client generated from the document will put it: a path parameter
+    // only where the path has its `{name}`; `/v1/cases` and `/v1/events` take theirs in the query.
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let (name, place) = (parameter["name"].as_str().unwrap(), parameter["in"].as_str().unwrap());
+                assert_eq!(
+                    place == "path",
+                    path.contains(&format!("{{{name}}}")),
+                    "{method} {path}: parameter `{name}` is documented in {place}"
+                );
+            }
+        }
+    }
+    for (path, names) in [
+        ("/v1/cases", ["state", "limit", "after"].as_slice()),
+        ("/v1/events", &["after", "limit"]),
+    ] {
+        let documented: Vec<(&str, &str)> = document["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap(), p["in"].as_str().unwrap()))
+            .collect();
+        let expected: Vec<(&str, &str)> = names.iter().map(|n| (*n, "query")).collect();
+        assert_eq!(documented, expected, "{path}");
+    }
     assert!(
         document["components"]["securitySchemes"]["station_token"].is_object(),
         "{document}"

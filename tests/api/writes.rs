@@ -265,7 +265,7 @@ async fn an_inspection_answers_the_policys_suggestion_and_a_disposition_may_leav
     let refused = app
         .post_disposition(inspector, &case, &fresh_key(), &no_disposition)
         .await;
-    let problem = refused.assert_problem(422, Some("disposition"));
+    let problem = refused.assert_problem(409, Some("disposition"));
     assert!(
         problem["detail"].as_str().unwrap().contains("refurbish, restock"),
         "{problem}"

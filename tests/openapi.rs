@@ -1,0 +1,98 @@
+//! `/openapi.json` is the contract: schemathesis reads it from the real binary, sends every
+//! operation the requests it allows and the ones it forbids (positive and negative data, boundary
+//! values, missing headers, wrong methods, no token, sequences that follow the document's links),
+//! and fails on any answer the document does not describe or any request the server and the
+//! document disagree on. Also here: the README publishes every problem type the server answers with.
+//!
+//! Schemathesis comes from PyPI: `.ci/run` installs it into `.ci/venv` and exports `SCHEMATHESIS`.
+//! Without it this test fails (it does not skip) and says how to install it.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use returns_edge::http::error::ProblemType;
+use support::{create_token, RealServer};
+
+/// Where `.ci/run` installs schemathesis when `SCHEMATHESIS` is not set.
+const VENV_SCHEMATHESIS: &str = ".ci/venv/bin/schemathesis";
+/// Fixed, so a failure is replayed by running the test again.
+const SEED: &str = "20261203";
+/// Examples per operation and phase: a few hundred requests per operation in all, a few minutes
+/// on two cores.
+const MAX_EXAMPLES: &str = "200";
+
+fn schemathesis() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = std::env::var_os("SCHEMATHESIS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(VENV_SCHEMATHESIS));
+    let runs = Command::new(&path)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        runs,
+        "schemathesis not found at {} (set SCHEMATHESIS to its path). Install it with:\n  \
+         python3 -m venv .ci/venv && .ci/venv/bin/pip install 'schemathesis==4.32.5'\n(`.ci/run` does this)",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn schemathesis_finds_no_disagreement_between_the_document_and_the_server() {
+    let schemathesis = schemathesis();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // An admin token reaches every operation; its station is the one the examples name.
+    let token = create_token(dir.path(), &data, "dock-1", "admin");
+    let server = RealServer::start(dir.path(), &data);
+
+    let started = Instant::now();
+    let out = Command::new(&schemathesis)
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .args(["run", &format!("{}/openapi.json", server.url())])
+        .args(["--checks", "all"])
+        .args(["--phases", "examples,coverage,fuzzing,stateful"])
+        .args(["--seed", SEED, "--max-examples", MAX_EXAMPLES])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        // The station stream never ends while the server runs, and schemathesis reads every
+        // answer to its end: each request would only time out. tests/devices.rs tests it.
+        .args(["--exclude-path", "/v1/stations/{station}/stream"])
+        // Revoking tokens the stateful phase finds in the list would revoke this run's own token
+        // and leave every later request at 401. tests/api/authorization.rs walks that route.
+        .args(["--exclude-path", "/v1/admin/tokens/{id}"])
+        .args(["--generation-database", "none", "--no-color"])
+        .output()
+        .expect("schemathesis runs");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{report}");
+    println!("schemathesis took {:.0?}", started.elapsed());
+    assert!(
+        out.status.success(),
+        "schemathesis found requests on which /openapi.json and the server disagree (seed {SEED}):\n{report}"
+    );
+    drop(server);
+}
+
+#[test]
+fn the_readme_publishes_every_problem_type_with_its_status() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let missing: Vec<String> = ProblemType::ALL
+        .iter()
+        .map(|kind| format!("| `{}` | {} |", kind.uri(), kind.status().as_u16()))
+        .filter(|row| !readme.contains(row.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README.md's HTTP API table lacks rows starting {missing:#?}"
+    );
+}
