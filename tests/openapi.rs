@@ -118,6 +118,58 @@ fn schemathesis_finds_no_disagreement_between_the_document_and_the_server() {
     drop(server);
 }
 
+/// Validates every example of the document (schemas, parameters, answers) against its schema
+/// with `jsonschema_rs`, which schemathesis brings, and prints one line per example that fails.
+const VALIDATE_EXAMPLES: &str = r#"
+import json, sys, jsonschema_rs
+doc = json.load(open(sys.argv[1]))
+components = doc["components"]
+checked = 0
+def check(schema, value, where):
+    global checked
+    checked += 1
+    root = dict(schema, components=components)
+    root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    for error in jsonschema_rs.validator_for(root).iter_errors(value):
+        print(f"{where}: {error.message}")
+for name, schema in components["schemas"].items():
+    for example in ([schema["example"]] if "example" in schema else []) + schema.get("examples", []):
+        check(schema, example, f"schema {name}")
+for path, item in doc["paths"].items():
+    for method, operation in item.items():
+        for parameter in operation.get("parameters", []):
+            if "example" in parameter:
+                check(parameter["schema"], parameter["example"], f"{method} {path} parameter {parameter['name']}")
+        for status, answer in operation["responses"].items():
+            for media, content in answer.get("content", {}).items():
+                if "example" in content and "schema" in content:
+                    check(content["schema"], content["example"], f"{method} {path} {status} {media}")
+print(f"checked {checked} examples", file=sys.stderr)
+"#;
+
+#[test]
+fn every_example_in_the_document_validates_against_its_schema() {
+    let python = schemathesis().with_file_name("python3");
+    let dir = tempfile::tempdir().unwrap();
+    let document = dir.path().join("openapi.json");
+    std::fs::write(&document, returns_edge::http::openapi::document().to_string()).unwrap();
+    let out = Command::new(&python)
+        .args(["-c", VALIDATE_EXAMPLES])
+        .arg(&document)
+        .output()
+        .unwrap_or_else(|e| panic!("{} (schemathesis's Python) does not run: {e}", python.display()));
+    let (invalid, log) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{log}");
+    assert!(
+        invalid.trim().is_empty(),
+        "examples that break their own schema:\n{invalid}"
+    );
+    assert!(log.contains("checked "), "{log}");
+}
+
 #[test]
 fn the_readme_publishes_every_problem_type_with_its_status() {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
