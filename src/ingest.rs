@@ -56,7 +56,7 @@ pub enum IngestError {
     /// The case reached [`MAX_EVENTS_PER_CASE`] (HTTP 409).
     #[error("case {0} already has {MAX_EVENTS_PER_CASE} events; open a new case")]
     CaseFull(CaseId),
-    /// The Idempotency-Key was used before for a different request (HTTP 422).
+    /// The Idempotency-Key was used before for a different request (HTTP 409).
     #[error("the Idempotency-Key was already used for a different request; use a new key for a new request")]
     KeyReused,
     /// The store failed or refused (HTTP 503 when it cannot sync or its file system is read-only,

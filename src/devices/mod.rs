@@ -126,10 +126,10 @@ pub struct DeviceMessage {
 /// Why a scale's weight can not go into a receipt now.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WhyNot {
-    /// No device has this id (HTTP 422).
+    /// No device has this id (HTTP 409 on a receipt naming it).
     #[error("no device `{0}` is configured")]
     UnknownDevice(String),
-    /// The device is a scanner (HTTP 422).
+    /// The device is a scanner (HTTP 409 on a receipt naming it).
     #[error("device `{0}` is not a scale")]
     NotAScale(String),
     /// The scale is unplugged or unreachable (HTTP 409, like the rest below).
@@ -152,8 +152,8 @@ pub enum WhyNot {
 }
 
 impl WhyNot {
-    /// True when the request names something that is not a scale at all (422), false when the
-    /// scale exists but has no usable weight now (409).
+    /// True when the request names something that is not a scale at all, false when the scale
+    /// exists but has no usable weight now (both HTTP 409, with their own details).
     pub fn is_unknown(&self) -> bool {
         matches!(self, WhyNot::UnknownDevice(_) | WhyNot::NotAScale(_))
     }

@@ -589,7 +589,7 @@ pub enum CaseError {
         /// Case state.
         state: CaseState,
     },
-    /// Inspect or dispose of a line the case does not have. HTTP 422.
+    /// Inspect or dispose of a line the case does not have. HTTP 409: another case may have it.
     #[error("line {line} does not exist: the case has {lines} line(s)")]
     UnknownLine {
         /// The line asked for.
@@ -598,13 +598,13 @@ pub enum CaseError {
         lines: usize,
     },
     /// A correction naming an event that is not an active inspection of the
-    /// line (unknown, superseded, or of another line). HTTP 422.
+    /// line (unknown, superseded, or of another line). HTTP 409.
     #[error("event {event} is not an active inspection of this line")]
     UnknownInspection {
         /// The event named by `corrects`.
         event: EventId,
     },
-    /// A correction with a quantity other than the corrected record's. HTTP 422.
+    /// A correction with a quantity other than the corrected record's. HTTP 409.
     #[error("a correction covers the corrected inspection's {expected} unit(s), not {requested}")]
     CorrectionQuantity {
         /// The corrected record's quantity.
@@ -613,7 +613,7 @@ pub enum CaseError {
         requested: u32,
     },
     /// Dispose without a disposition where the line's graded units call for different
-    /// defaults. HTTP 422.
+    /// defaults. HTTP 409.
     #[error("line {line}'s units have grades with different default dispositions ({defaults}); name the disposition")]
     NoDefaultDisposition {
         /// The line.
@@ -621,7 +621,7 @@ pub enum CaseError {
         /// The defaults that differ, comma-separated.
         defaults: String,
     },
-    /// Receive with more than `MAX_LINES` lines. HTTP 422.
+    /// Receive with more than `MAX_LINES` lines. HTTP 422 (the API schema's `maxItems`).
     #[error("a parcel can have at most {max} lines, not {requested}")]
     TooManyLines {
         /// The limit.

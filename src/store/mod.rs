@@ -130,7 +130,7 @@ pub enum Recorded {
 /// Why [`Store::record`] wrote nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError<E> {
-    /// The Idempotency-Key was used before with a different request (HTTP 422).
+    /// The Idempotency-Key was used before with a different request (HTTP 409).
     #[error("this Idempotency-Key was already used for a different request")]
     KeyReused,
     /// The command was refused by the caller's decision (domain rules).
