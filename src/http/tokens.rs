@@ -3,8 +3,8 @@
 //! /v1/admin/tokens` (list; never secrets, which are not stored) and `DELETE
 //! /v1/admin/tokens/{id}` (revoke).
 //!
-//! - Admin tokens only, and the role is checked by the [`Admin`] extractor, which runs before the
-//!   body is read: any other token gets 403 whatever it sends, no token 401.
+//! - Admin tokens only, checked by `Authorized<role::Admin>` before the body is read: any other
+//!   token gets 403 whatever it sends, no token 401.
 //! - No Idempotency-Key: the idempotency store keeps first answers verbatim, and this answer holds
 //!   a secret that must never be stored. A create whose answer was lost leaves a token nobody
 //!   holds; list, revoke it, create again. Listing and revoking repeat harmlessly.
@@ -12,15 +12,14 @@
 //!   of the change. A revocation is effective for the next request: bearer tokens are looked up
 //!   in the store on every request, nothing caches them.
 
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::ApiError;
-use super::extract::{Authenticated, StrictJson};
+use super::extract::{role, Authorized, StrictJson};
 use super::openapi::{TokenCreateProblems, TokenListProblems, TokenRevokeProblems};
 use super::AppState;
 use crate::domain::{Role, StationId, TokenId};
@@ -28,25 +27,14 @@ use crate::ingest::now_ms;
 use crate::store::{TokenActor, TokenRecord};
 use crate::tokens::{self, Caller};
 
-/// A caller holding an admin token; refuses every other caller before the body is touched.
-#[derive(Debug, Clone)]
-pub struct Admin(pub Caller);
+/// An admin token, as the audit trail names it.
+type Admin = Authorized<role::Admin>;
 
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let caller = Authenticated::from_request_parts(parts, state).await?;
-        caller.require(Role::Admin).map(Admin)
-    }
-}
-
-impl Admin {
-    fn actor(&self) -> TokenActor {
-        TokenActor::Token {
-            id: self.0.token.clone(),
-            station: self.0.station.clone(),
-        }
+fn actor(admin: &Admin) -> TokenActor {
+    let Caller { token, station, .. } = &admin.caller;
+    TokenActor::Token {
+        id: token.clone(),
+        station: station.clone(),
     }
 }
 
@@ -112,12 +100,12 @@ pub async fn create_token(
 ) -> Result<(StatusCode, Json<CreatedTokenView>), ApiError> {
     let CreateTokenRequest { station, role } = request.value;
     let store = state.ingest.store().clone();
-    let by = admin.actor();
+    let by = actor(&admin);
     let new = tokio::task::spawn_blocking(move || tokens::issue(&store, station, role, by, now_ms()))
         .await
         .map_err(|_| ApiError::internal())??;
     tracing::info!(token = %new.record.id, station = %new.record.station, role = role.as_str(),
-        by = %admin.0.token, "Token created.");
+        by = %admin.caller.token, "Token created.");
     let view = CreatedTokenView {
         id: new.record.id.to_string(),
         station: new.record.station.to_string(),
@@ -134,7 +122,7 @@ pub async fn create_token(
     security(("station_token" = ["admin"])))]
 pub async fn list_tokens(State(state): State<AppState>, admin: Admin) -> Result<Json<TokenList>, ApiError> {
     let store = state.ingest.store().clone();
-    let by = admin.actor();
+    let by = actor(&admin);
     let records = tokio::task::spawn_blocking(move || tokens::list(&store, by, now_ms()))
         .await
         .map_err(|_| ApiError::internal())??;
@@ -158,13 +146,13 @@ pub async fn revoke_token(
 ) -> Result<Json<TokenView>, ApiError> {
     let id = TokenId::parse(&id).map_err(|e| ApiError::not_found("id", format!("expected {e}")))?;
     let store = state.ingest.store().clone();
-    let by = admin.actor();
+    let by = actor(&admin);
     let revoked_id = id.clone();
     let revoked = tokio::task::spawn_blocking(move || tokens::revoke(&store, &revoked_id, by, now_ms()))
         .await
         .map_err(|_| ApiError::internal())??
         .ok_or_else(|| ApiError::not_found("id", format!("no token with id {id}; GET /v1/admin/tokens lists them")))?;
-    tracing::info!(token = %id, station = %revoked.station, by = %admin.0.token, "Token revoked.");
+    tracing::info!(token = %id, station = %revoked.station, by = %admin.caller.token, "Token revoked.");
     Ok(Json(view(&revoked)))
 }
 
