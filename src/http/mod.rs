@@ -169,15 +169,16 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
-/// Gives an error answer made without a body (the timeout layer's 503, the router's 405) the
-/// problem+json every other refusal has, keeping its status and headers (`Allow`).
+/// Gives an error answer made without a body (the timeout layer's 503, the router's 405) or with
+/// axum's plain-text one the problem+json every other refusal has, keeping its status and headers
+/// (`Allow`). Answers with a JSON body of their own (`/readyz`'s 503) are left as they are.
 pub async fn problem_for_bare_errors(response: Response) -> Response {
     let status = response.status();
-    let is_problem = response
+    let bare = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(error::PROBLEM_MEDIA_TYPE.as_bytes()));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !bare {
         return response;
     }
     let (mut parts, _) = response.into_parts();

@@ -241,6 +241,17 @@ async fn an_unknown_path_is_a_problem_naming_the_path() {
     app.get("/v2/parcels").await.assert_problem(404, Some("path"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_method_is_a_problem_that_says_which_methods_the_path_takes() {
+    let app = spawn_app().await;
+
+    let answer = app.raw(reqwest::Method::PUT, "/v1/parcels", &[], Vec::new()).await;
+
+    let problem = answer.assert_problem(405, None);
+    assert_eq!(problem["type"], "urn:returns-edge:problem:method-not-allowed");
+    assert_eq!(answer.header("allow"), Some("POST"));
+}
+
 /// The routes `src/http/mod.rs` registers, as (method, path), read from its `.route(` calls so a
 /// new route cannot be added without this test noticing.
 fn router_routes() -> BTreeSet<(String, String)> {
