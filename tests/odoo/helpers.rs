@@ -168,29 +168,6 @@ impl Rig {
         (received, self.dispose(case, 1, disposition).await)
     }
 
-    /// Receives a parcel whose lines are (SKU, qty, serial).
-    pub async fn receive_serials(&mut self, rma: Option<&str>, lines: &[(&str, u32, Option<&str>)]) -> (CaseId, u64) {
-        let command = Command::Receive(ReceiveParcel {
-            label: Barcode::parse(&format!("LABEL-{}", self.n + 1)).unwrap(),
-            weight: None,
-            scale: None,
-            rma: rma.map(|r| RmaRef::parse(r).unwrap()),
-            lines: lines
-                .iter()
-                .map(|(sku, qty, serial)| NewLine {
-                    sku: Some(Sku::parse(sku).unwrap()),
-                    barcode: None,
-                    qty: Qty::new(*qty).unwrap(),
-                    serial: serial.map(|s| Serial::parse(s).unwrap()),
-                })
-                .collect(),
-            expected: None,
-            expectations_known: false,
-            received_at_ms: 0,
-        });
-        self.write(None, command).await
-    }
-
     /// The dead letter's reason for an entry, if it is dead-lettered.
     pub fn dead_letter_reason(&self, seq: u64) -> Option<String> {
         self.store
