@@ -781,7 +781,11 @@ fn store_tool(command: StoreCmd) -> anyhow::Result<()> {
             server,
             token,
         } => {
-            let partial = file.with_extension("partial");
+            // `FILE.partial` (the whole name, plus a suffix): a backup is only ever found under
+            // `FILE` once it has been read back and verified, whichever way it was taken.
+            let mut partial = file.clone().into_os_string();
+            partial.push(".partial");
+            let partial = PathBuf::from(partial);
             let summary = match (server, token) {
                 (Some(server), Some(token)) => {
                     download_backup(&server, &token, &partial)?;
@@ -792,15 +796,15 @@ fn store_tool(command: StoreCmd) -> anyhow::Result<()> {
                     let store = open_offline(&common)?;
                     let out = std::fs::File::create(&partial)
                         .with_context(|| format!("cannot create {}", partial.display()))?;
-                    let summary = store.backup_to(&out, ingest::now_ms())?;
+                    store.backup_to(&out, ingest::now_ms())?;
                     out.sync_all()?;
                     store.close()?;
-                    summary
+                    backup::verify_file(&partial).context("the written backup does not verify")?
                 }
             };
             std::fs::rename(&partial, &file)?;
             println!(
-                "backup of site {} ({} records, last seq {}, {} bytes) written to {}",
+                "backup of site {} ({} records, last seq {}, {} bytes) verified and written to {}",
                 summary.header.site.as_deref().unwrap_or("-"),
                 summary.records,
                 summary.header.last_seq,

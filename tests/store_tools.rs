@@ -205,6 +205,31 @@ async fn backup_then_restore_gives_identical_trees_and_the_same_case_answers() {
 }
 
 #[test]
+fn the_offline_backup_is_verified_before_it_takes_its_name_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, file) = (dir.path().join("a"), dir.path().join("site.backup"));
+    build_store(&a);
+    // `FILE.partial` is the temporary name: a neighbour called `site.partial` is not touched.
+    let neighbour = dir.path().join("site.partial");
+    std::fs::write(&neighbour, "not ours").unwrap();
+    let out = run(&["store", "backup", "--data-dir"], &[&a, &file]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("verified and written to") && stdout.contains(&file.display().to_string()),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !dir.path().join("site.backup.partial").exists(),
+        "the temporary file was left behind"
+    );
+    assert_eq!(std::fs::read_to_string(&neighbour).unwrap(), "not ours");
+    let summary = returns_edge::store::backup::verify_file(&file).unwrap();
+    assert!(summary.records > 0 && stdout.contains(&format!("{} records", summary.records)));
+}
+
+#[test]
 fn a_backup_with_one_corrupted_byte_is_refused_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let (a, file) = (dir.path().join("a"), dir.path().join("site.backup"));
