@@ -1,4 +1,4 @@
-//! The `returns-edge` command line (DESIGN.md §5): serve, check-config, token management and the
+//! The `returns-edge` command line (docs/architecture.md#cli-contract): serve, check-config, token management and the
 //! store tools. Parses arguments, loads configuration, and hands over to `app`, the store or a
 //! running server's HTTP API; owns no logic.
 

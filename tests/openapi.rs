@@ -172,7 +172,7 @@ fn every_example_in_the_document_validates_against_its_schema() {
 
 #[test]
 fn the_readme_publishes_every_problem_type_with_its_status() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/api.md")).unwrap();
     let missing: Vec<String> = ProblemType::ALL
         .iter()
         .map(|kind| format!("| `{}` | {} |", kind.uri(), kind.status().as_u16()))
@@ -180,6 +180,6 @@ fn the_readme_publishes_every_problem_type_with_its_status() {
         .collect();
     assert!(
         missing.is_empty(),
-        "README.md's HTTP API table lacks rows starting {missing:#?}"
+        "docs/api.md's HTTP API table lacks rows starting {missing:#?}"
     );
 }

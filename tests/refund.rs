@@ -1,7 +1,8 @@
 //! The refund sink end to end: the real ingest path and store on disk, the real dispatcher
 //! driving the real refund sink over loopback HTTP, and the fake receiver verifying every
-//! signature and key (DESIGN.md §7). Exactly one accepted decision per key, replays after lost
-//! answers recognised, 409 delivered, 4xx dead-lettered, Retry-After honoured, corrections linked.
+//! signature and key (docs/architecture.md#refund-trigger-contract). Exactly one accepted decision
+//! per key, replays after lost answers recognised, 409 delivered, 4xx dead-lettered, Retry-After
+//! honoured, corrections linked.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

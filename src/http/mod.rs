@@ -1,4 +1,4 @@
-//! The HTTP API (DESIGN.md §4): routers, extraction, errors, OpenAPI.
+//! The HTTP API (docs/architecture.md#http-contract): routers, extraction, errors, OpenAPI.
 //!
 //! [`router`] is a plain function of the state so tests can drive it with `oneshot` or bind it to
 //! a real port. Handlers stay thin: authorise, parse, call `ingest` (writes) or the store (reads);

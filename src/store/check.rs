@@ -1,6 +1,6 @@
 //! `store check`: decodes every record of every tree and verifies the relations between trees.
 //!
-//! What is checked (DESIGN.md §3, issue 8):
+//! What is checked (docs/architecture.md#store-durability-contract, issue 8):
 //! - every record decodes as its tree's type, and keys agree with the values they index;
 //! - `events`: sequence numbers are dense from 1 (gaps are reported as ranges), except at or below
 //!   `meta.archived_up_to`, where retention may have pruned whole cases (`retention.rs`);

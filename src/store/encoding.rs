@@ -1,8 +1,8 @@
 //! Record encoding: every value in the store is a MessagePack map (rmp-serde *named* encoding)
 //! wrapped in a versioned envelope `{ v, data }`.
 //!
-//! Named encoding is a contract (DESIGN.md §3): with array encoding a field reorder would silently
-//! swap two values of the same type. The envelope's `v` lets a newer binary read older records and
+//! Named encoding is a contract (docs/architecture.md#store-durability-contract): with array
+//! encoding a field reorder would silently swap two values of the same type. The envelope's `v` lets a newer binary read older records and
 //! lets an older binary refuse newer ones instead of misreading them. Keys are not encoded here;
 //! see `keys.rs`.
 

@@ -1,5 +1,5 @@
-//! HTTP API integration tests (DESIGN.md §4): the real server on a loopback port with a temp store,
-//! driven over the socket with reqwest. Each test states one promise of the API in its name.
+//! HTTP API integration tests (docs/architecture.md#http-contract): the real server on a loopback
+//! port with a temp store, driven over the socket with reqwest. Each test states one promise of the API in its name.
 
 mod authorization;
 mod corrections;

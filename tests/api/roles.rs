@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-/// Which roles each write route accepts (DESIGN.md §4; roles include the ones before them).
+/// Which roles each write route accepts (docs/architecture.md#http-contract; roles include the ones before them).
 const MATRIX: [(WriteRoute, &[Role]); 5] = [
     (
         WriteRoute::Parcel,

@@ -5,7 +5,7 @@
 //! cached), `sink.rs` (the sink type, routing, planning), and one file per step machine:
 //! `rma.rs`, `transfer.rs`, `scrap.rs`; `landed.rs` (where a receipt put its units, for the
 //! case's dispositions); and `sync.rs`, which reads the open returns for the RMA
-//! cache (read only, no outbox). The approach is DESIGN.md §6: every record we create
+//! cache (read only, no outbox). The approach is docs/architecture.md#exactly-once-to-odoo: every record we create
 //! carries `RE/<site>/<event id>` in `origin`; every step reads before it writes; the step reached
 //! and the ids learnt are persisted in the outbox entry before the next call.
 

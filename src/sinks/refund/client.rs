@@ -1,5 +1,5 @@
 //! One refund request: the JSON body built from the stored decision, the HMAC-SHA256 signature,
-//! the POST, and the classification of the answer into an [`Outcome`] (DESIGN.md §7):
+//! the POST, and the classification of the answer into an [`Outcome`] (docs/architecture.md#refund-trigger-contract):
 //! 2xx and 409 are delivered; 408, 429, 5xx and transport errors retry (honouring
 //! `Retry-After`); 401 and 403 pause the sink (a wrong key or clock fails every decision alike,
 //! so one alert beats a dead letter per refund); any other 4xx dead-letters with the receiver's

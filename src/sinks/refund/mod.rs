@@ -1,5 +1,5 @@
 //! The refund sink: each refund decision becomes one signed `POST <url>/refunds` to the
-//! company's central refund trigger, exactly once in effect (DESIGN.md §7).
+//! company's central refund trigger, exactly once in effect (docs/architecture.md#refund-trigger-contract).
 //!
 //! Files: `config.rs` (settings, the HMAC key), `client.rs` (the request: body, signature,
 //! classification of the answer), `sink.rs` (the [`Sink`](crate::delivery::Sink) the dispatcher

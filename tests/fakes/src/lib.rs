@@ -2,8 +2,9 @@
 //!
 //! - [`odoo`]: a faithful fake Odoo (JSON-RPC for 16–19, JSON-2 for 19+), rebuilt from the real
 //!   Odoo 17 transcripts in `shared/odoo17/`, with scripted faults and a latency model.
-//! - [`refund`]: the receiver of the central refund trigger (DESIGN.md §7): signature check,
-//!   idempotency keys, scripted faults.
+//! - [`refund`]: the receiver of the central refund trigger
+//!   (docs/architecture.md#refund-trigger-contract): signature check, idempotency keys, scripted
+//!   faults.
 //!
 //! Both bind 127.0.0.1 port 0 and keep their state in memory; they never reach anything else.
 //! This crate is test support: it is not part of the returns-edge binary.

@@ -1,5 +1,5 @@
-//! A fake of the central refund trigger's receiver, per DESIGN.md §7: `POST /refunds` with a
-//! JSON body and the headers `Idempotency-Key`, `X-Returns-Edge-Timestamp` and
+//! A fake of the central refund trigger's receiver, per
+//! docs/architecture.md#refund-trigger-contract: `POST /refunds` with a JSON body and the headers `Idempotency-Key`, `X-Returns-Edge-Timestamp` and
 //! `X-Returns-Edge-Signature: sha256=<hex HMAC-SHA256 of timestamp + "." + body>`.
 //!
 //! Answers: 401 for a missing or bad signature; 400 for a missing key or a body that is not

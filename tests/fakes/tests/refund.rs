@@ -1,6 +1,6 @@
-//! The fake refund receiver against the contract of DESIGN.md §7: signatures, idempotency keys
-//! (201, then 409 for the same body, 422 and a recorded violation for another body) and the
-//! scripted faults a refund sink must survive.
+//! The fake refund receiver against the contract of docs/architecture.md#refund-trigger-contract:
+//! signatures, idempotency keys (201, then 409 for the same body, 422 and a recorded violation for
+//! another body) and the scripted faults a refund sink must survive.
 
 use std::time::Duration;
 
