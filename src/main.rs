@@ -53,12 +53,13 @@ enum Cmd {
         #[command(subcommand)]
         command: TokenCmd,
     },
-    /// Delivery status per sink (offline: stop the server first, or use GET /v1/outbox).
+    /// Delivery status per sink: through a running server with --server, or offline in the store.
     Outbox {
         #[command(subcommand)]
         command: OutboxCmd,
     },
-    /// Entries a sink rejected (offline: stop the server first, or use /v1/dead-letters).
+    /// Entries a sink rejected: through a running server with --server (supervisor or admin
+    /// token), or offline in the store.
     DeadLetters {
         #[command(subcommand)]
         command: DeadLetterCmd,
@@ -186,6 +187,8 @@ enum OutboxCmd {
     Status {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        remote: Remote,
     },
 }
 
@@ -195,11 +198,15 @@ enum DeadLetterCmd {
     List {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        remote: Remote,
     },
     /// Put a dead letter back in the outbox (it keeps its step, so no effect is repeated).
     Replay {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        remote: Remote,
         /// `<sink>:<seq>` as `dead-letters list` shows it.
         id: String,
     },
@@ -207,6 +214,8 @@ enum DeadLetterCmd {
     Discard {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        remote: Remote,
         /// `<sink>:<seq>` as `dead-letters list` shows it.
         id: String,
         /// Why (kept in the audit trail).
@@ -231,7 +240,7 @@ struct Remote {
     /// Act through this running server, e.g. http://127.0.0.1:8080, instead of opening the store.
     #[arg(long)]
     server: Option<String>,
-    /// Admin token for --server.
+    /// Token for --server: admin for `token`, supervisor or admin for `dead-letters`, any for `outbox`.
     #[arg(long, env = "RETURNS_EDGE_TOKEN", hide_env_values = true)]
     token: Option<String>,
 }
@@ -337,8 +346,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Token { command } => token(command),
         Cmd::Outbox {
-            command: OutboxCmd::Status { common },
-        } => outbox_status(&common),
+            command: OutboxCmd::Status { common, remote },
+        } => match remote.target()? {
+            Some((server, token)) => outbox_status_live(server, token),
+            None => outbox_status(&common),
+        },
         Cmd::DeadLetters { command } => dead_letters(command),
         Cmd::Store { command } => store_tool(command),
         Cmd::Bench {
@@ -490,6 +502,45 @@ fn outbox_status(common: &Common) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `outbox status` through a running server: its live view (in flight, paused, counters too).
+fn outbox_status_live(server: &str, token: &str) -> anyhow::Result<()> {
+    let outbox = call_server(server, token, reqwest::Method::GET, "/v1/outbox", None)?;
+    println!(
+        "{:<16} {:>9} {:>9} {:>14} {:>12}  paused",
+        "sink", "pending", "in_flight", "oldest_age_s", "dead_letters"
+    );
+    let sinks = outbox["sinks"].as_array().cloned().unwrap_or_default();
+    for sink in &sinks {
+        let age = sink["oldest_pending_age_s"]
+            .as_u64()
+            .map_or("-".to_owned(), |a| a.to_string());
+        println!(
+            "{:<16} {:>9} {:>9} {:>14} {:>12}  {}",
+            sink["name"].as_str().unwrap_or("?"),
+            sink["pending"],
+            sink["in_flight"],
+            age,
+            sink["dead_letters"],
+            sink["paused"].as_str().unwrap_or("-")
+        );
+    }
+    if sinks.is_empty() {
+        println!("(no sinks configured)");
+    }
+    Ok(())
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+fn encode_query(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn dead_letters(command: DeadLetterCmd) -> anyhow::Result<()> {
     let parse = |id: &str| -> anyhow::Result<(String, u64)> {
         let (sink, seq) = id
@@ -502,7 +553,45 @@ fn dead_letters(command: DeadLetterCmd) -> anyhow::Result<()> {
         ))
     };
     match command {
-        DeadLetterCmd::List { common } => {
+        DeadLetterCmd::List { remote, .. } if remote.server.is_some() => {
+            let (server, token) = remote.target()?.expect("--server given");
+            let letters = call_server(server, token, reqwest::Method::GET, "/v1/dead-letters", None)?;
+            let letters = letters.as_array().cloned().unwrap_or_default();
+            if letters.is_empty() {
+                println!("no dead letters");
+            }
+            for l in letters {
+                println!(
+                    "{}  case {}  event {}  attempts {}  step {}  reason: {}",
+                    l["id"].as_str().unwrap_or("?"),
+                    l["case_id"].as_str().unwrap_or("?"),
+                    l["event_id"].as_str().unwrap_or("?"),
+                    l["attempts"],
+                    l["step"],
+                    l["reason"].as_str().unwrap_or("")
+                );
+            }
+        }
+        DeadLetterCmd::Replay { remote, id, .. } if remote.server.is_some() => {
+            let (server, token) = remote.target()?.expect("--server given");
+            parse(&id)?;
+            call_server(
+                server,
+                token,
+                reqwest::Method::POST,
+                &format!("/v1/dead-letters/{id}/replay"),
+                None,
+            )?;
+            println!("{id} is back in the outbox and due now");
+        }
+        DeadLetterCmd::Discard { remote, id, note, .. } if remote.server.is_some() => {
+            let (server, token) = remote.target()?.expect("--server given");
+            parse(&id)?;
+            let path = format!("/v1/dead-letters/{id}?note={}", encode_query(&note));
+            call_server(server, token, reqwest::Method::DELETE, &path, None)?;
+            println!("{id} is discarded; the case's later entries proceed");
+        }
+        DeadLetterCmd::List { common, .. } => {
             let store = open_offline(&common)?;
             let letters = store.dead_letters(None)?;
             if letters.is_empty() {
@@ -520,7 +609,7 @@ fn dead_letters(command: DeadLetterCmd) -> anyhow::Result<()> {
                 );
             }
         }
-        DeadLetterCmd::Replay { common, id } => {
+        DeadLetterCmd::Replay { common, id, .. } => {
             let (sink, seq) = parse(&id)?;
             let store = open_offline(&common)?;
             if !store.replay_dead_letter(&sink, seq)? {
@@ -529,7 +618,7 @@ fn dead_letters(command: DeadLetterCmd) -> anyhow::Result<()> {
             store.close()?;
             println!("{id} is back in the outbox; it is delivered when the server runs");
         }
-        DeadLetterCmd::Discard { common, id, note } => {
+        DeadLetterCmd::Discard { common, id, note, .. } => {
             let (sink, seq) = parse(&id)?;
             let store = open_offline(&common)?;
             if !store.discard_dead_letter(&sink, seq, &format!("by the CLI: {note}"), ingest::now_ms())? {

@@ -560,6 +560,51 @@ fn every_source_file_starts_with_a_module_header() {
     );
 }
 
+/// The outbox and dead-letter commands work against a running server (no downtime), with the
+/// server's own authorization: a receiver token may not read dead letters.
+#[tokio::test]
+async fn outbox_and_dead_letter_commands_work_through_the_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let supervisor = create_token(dir.path(), &data, "hq", "supervisor");
+    let receiver = create_token(dir.path(), &data, "dock-1", "receiver");
+    let server = Server::start(dir.path(), &data);
+    let url = format!("http://{}", server.addr);
+    let run = |args: &[&str], token: &str| {
+        bin(dir.path())
+            .args(args)
+            .args(["--server", &url])
+            .env("RETURNS_EDGE_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+
+    let out = run(&["outbox", "status"], &supervisor);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("(no sinks configured)"),
+        "{stdout}"
+    );
+    let out = run(&["dead-letters", "list"], &supervisor);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("no dead letters"), "{stdout}");
+
+    let out = run(&["dead-letters", "replay", "odoo:7"], &supervisor);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("404"), "{stderr}");
+    let out = run(
+        &["dead-letters", "discard", "odoo:7", "--note", "booked by hand"],
+        &supervisor,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("404"), "{stderr}");
+
+    let out = run(&["dead-letters", "list"], &receiver);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("403"), "{stderr}");
+    server.kill();
+}
+
 struct Server {
     child: Child,
     addr: String,
