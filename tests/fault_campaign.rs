@@ -1,8 +1,11 @@
 //! The short crash-and-fault campaign CI runs (issue 6): the real binary, SIGKILLed 30 times at
 //! random under a mixed workload with faults in the fake Odoo and refund receiver; then every
-//! acknowledged request must be one event, every Odoo effect and refund exactly once. The
-//! campaign itself lives in `tests/campaign` (`cargo run --release -p returns-edge-campaign`
-//! runs it for as long as you like).
+//! acknowledged request must be one event, every Odoo effect and refund exactly once. Since
+//! issue 12 the returns include 2–3 parcels of one RMA, returns landing in WH/Stock and
+//! serial-tracked products, and the end checks each parcel against the picking that holds it,
+//! each disposition against where its parcel landed, and every quant. The campaign itself lives
+//! in `tests/campaign` (`cargo run --release -p returns-edge-campaign` runs it for as long as you
+//! like).
 //!
 //! `CAMPAIGN_BIN` picks the binary (CI sets it to the release build),
 //! `CAMPAIGN_CYCLES` and `CAMPAIGN_SEED` size and replay the run.

@@ -1,7 +1,10 @@
 //! The edge under test: the real returns-edge binary as a child process on a store that lives
 //! across restarts. Starts it, waits until it answers, kills it with SIGKILL (the point of the
 //! campaign), pauses it with SIGSTOP/SIGCONT, stops it with SIGTERM, and runs its offline tools.
+//! Once it is stopped, its store is opened to read what each Odoo delivery recorded (the picking
+//! a receipt says it booked on): no API shows a delivered entry's references.
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -12,6 +15,20 @@ use returns_edge_fakes::{FakeOdoo, FakeRefund};
 
 /// The site name written in the config; Odoo origins read `RE/<SITE>/<event id>`.
 pub const SITE: &str = "campaign";
+
+/// The name of the Odoo sink in the config.
+pub const ODOO_SINK: &str = "odoo";
+
+/// Where one event stands for the Odoo sink, as the store holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// `Delivered`, `Pending`, `DeadLettered`, `Discarded`.
+    pub state: String,
+    /// What the sink learnt on the way: `picking`, `wrote:<move>`, `dest:<product>:<location>`…
+    pub refs: BTreeMap<String, i64>,
+    /// Dead-letter reason, or the note of an entry settled without a remote effect.
+    pub note: Option<String>,
+}
 
 /// The HMAC key shared with the fake refund receiver (its default).
 const REFUND_KEY: &str = "returns-edge-refund-test-key";
@@ -50,7 +67,7 @@ data_dir = "{data}"
 [delivery]
 concurrency = 4
 [[sinks]]
-name = "odoo"
+name = "{ODOO_SINK}"
 kind = "odoo"
 [sinks.odoo]
 url = "{odoo_url}"
@@ -112,6 +129,33 @@ timeout_secs = 2
             );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The Odoo delivery of each event sequence number in `seqs` (offline: stop the server first).
+    pub fn odoo_deliveries(&self, seqs: &[u64]) -> anyhow::Result<HashMap<u64, Delivery>> {
+        use returns_edge::store::{Store, StoreOptions};
+        let store = Store::open(
+            &self.dir.join("data"),
+            &StoreOptions {
+                cache_capacity_bytes: 16 << 20,
+                site: None,
+            },
+        )
+        .context("opening the stopped edge's store")?;
+        let mut out = HashMap::new();
+        for &seq in seqs {
+            if let Some(status) = store.delivery_status(ODOO_SINK, seq)? {
+                out.insert(
+                    seq,
+                    Delivery {
+                        state: format!("{:?}", status.state),
+                        refs: status.entry.refs,
+                        note: status.reason,
+                    },
+                );
+            }
+        }
+        Ok(out)
     }
 
     /// Starts the server and waits until `/readyz` answers; its address.

@@ -5,12 +5,16 @@
 //! (the ones from `returns-edge-fakes`), and at the end letting the outbox drain and checking
 //! every effect against the edge's own event log.
 //!
-//! Modules: `edge` (the child process), `workload` (stations, cases, the ledger of requests),
-//! `faults` (the random fault schedule), `verify` (the checks). [`run`] ties them together; the
-//! `campaign` binary runs it on demand and `tests/campaign.rs` in CI.
+//! Modules: `edge` (the child process), `returns` (the expected returns seeded in Odoo: one
+//! parcel or 2–3, into WH/Returns or WH/Stock, serial-tracked or not), `workload` (stations,
+//! cases, the ledger of requests), `faults` (the random fault schedule), `verify` and `stock`
+//! (the checks). [`run`] ties them together; the `campaign` binary runs it on demand and
+//! `tests/fault_campaign.rs` in CI.
 
 pub mod edge;
 pub mod faults;
+pub mod returns;
+pub mod stock;
 pub mod verify;
 pub mod workload;
 
@@ -23,13 +27,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use returns_edge_fakes::odoo::ReturnSpec;
 use returns_edge_fakes::{FakeOdoo, FakeOdooOptions, FakeRefund, FakeRefundOptions};
 use serde_json::Value;
 
 use edge::Edge;
 use faults::FaultLog;
-use workload::{lock, Expected, Ledger, Shared, Station, SKUS};
+use returns::Seeder;
+use workload::{lock, Expected, Ledger, Pool, Shared, Station};
 
 /// How long and how hard to run.
 #[derive(Debug, Clone)]
@@ -62,9 +66,19 @@ pub struct Summary {
     pub resent: u64,
     pub unanswered: std::collections::BTreeMap<&'static str, u64>,
     pub faults: FaultLog,
+    /// Returns seeded: in all, of 2–3 parcels, landing in WH/Stock, of serial-tracked products.
+    pub seeded: (usize, usize, usize, usize),
     pub events: u64,
     pub odoo_effects: u64,
     pub refunds: u64,
+    /// What the stock checks covered (see `verify::Verdict`).
+    pub rma_parcels: u64,
+    pub landed_in_stock: u64,
+    pub rma_parcels_unmatched: u64,
+    pub multi_parcel_returns: u64,
+    pub serial_dispositions: u64,
+    pub settled_without_transfer: u64,
+    pub quants: u64,
     pub dead_letters_replayed: u64,
     pub store_check: String,
     pub drain: Duration,
@@ -103,8 +117,36 @@ impl fmt::Display for Summary {
             "cycles with the refund receiver down",
             self.faults.refund_down_cycles.to_string(),
         )?;
+        let (all, multi, stock, serial) = self.seeded;
+        row(f, "returns seeded", all.to_string())?;
+        row(f, "  of 2–3 parcels", multi.to_string())?;
+        row(f, "  landing in WH/Stock (wizard default)", stock.to_string())?;
+        row(f, "  of serial-tracked products", serial.to_string())?;
         row(f, "events checked", self.events.to_string())?;
         row(f, "Odoo effects checked", self.odoo_effects.to_string())?;
+        row(
+            f,
+            "RMA parcels checked against their picking",
+            self.rma_parcels.to_string(),
+        )?;
+        row(f, "  of returns landing in WH/Stock", self.landed_in_stock.to_string())?;
+        row(
+            f,
+            "returns received in full as 2–3 parcels",
+            self.multi_parcel_returns.to_string(),
+        )?;
+        row(
+            f,
+            "RMA parcels the cache missed (unexpected)",
+            self.rma_parcels_unmatched.to_string(),
+        )?;
+        row(f, "serial dispositions checked", self.serial_dispositions.to_string())?;
+        row(
+            f,
+            "dispositions with nothing to move",
+            self.settled_without_transfer.to_string(),
+        )?;
+        row(f, "quants checked", self.quants.to_string())?;
         row(f, "refund decisions checked", self.refunds.to_string())?;
         row(
             f,
@@ -125,44 +167,12 @@ impl fmt::Display for Summary {
     }
 }
 
-/// Seeds open returns in the fake Odoo, as a sale + done delivery + return picking tagged with an
-/// RMA, and queues them for the stations.
-fn add_returns(odoo: &FakeOdoo, partner: i64, products: &[i64], rng: &mut StdRng, from: u64, n: u64) -> Vec<Expected> {
-    let mut out = Vec::new();
-    for i in from..from + n {
-        let count = rng.gen_range(1..=2);
-        let mut picked: Vec<usize> = Vec::new();
-        while picked.len() < count {
-            let p = rng.gen_range(0..products.len());
-            if !picked.contains(&p) {
-                picked.push(p);
-            }
-        }
-        let lines: Vec<(usize, u32)> = picked.iter().map(|&p| (p, rng.gen_range(1..=2))).collect();
-        let rma = format!("RMA-C{i:06}");
-        let spec = ReturnSpec {
-            rma: Some(rma.clone()),
-            client_order_ref: Some(format!("PO-{i}")),
-            return_tracking: None,
-            delivery_tracking: None,
-        };
-        let odoo_lines: Vec<(i64, f64)> = lines.iter().map(|&(p, q)| (products[p], f64::from(q))).collect();
-        if odoo.add_return(partner, &odoo_lines, &spec).is_ok() {
-            out.push(Expected {
-                label: rma,
-                lines: lines.iter().map(|&(p, q)| (SKUS[p].to_owned(), q)).collect(),
-            });
-        }
-    }
-    out
-}
-
 /// One workload task per station against the edge at `base`; with `resend_only` they only
 /// re-send the requests whose answers were never read.
 fn spawn_stations(
     stations: &[Shared<Station>],
     ledger: &Shared<Ledger>,
-    pool: &Shared<VecDeque<Expected>>,
+    pool: &Shared<Pool>,
     base: &str,
     resend_only: bool,
     think: Duration,
@@ -198,20 +208,57 @@ async fn outbox(base: &str, token: &str) -> anyhow::Result<Value> {
     get_json(&reqwest::Client::new(), &format!("{base}/v1/outbox"), token).await
 }
 
+/// Hands the staged returns of serial-tracked products to the stations once the edge's RMA cache
+/// knows them (see `returns.rs`), looking up at most a few per cycle.
+async fn release_staged(base: &str, token: &str, staged: &mut VecDeque<Vec<Expected>>, pool: &Shared<Pool>) {
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        let Some(label) = staged.front().and_then(|p| p.first()).map(|p| p.label.clone()) else {
+            return;
+        };
+        let known = client
+            .get(format!("{base}/v1/rma/lookup"))
+            .query(&[("code", label.as_str())])
+            .bearer_auth(token)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()
+            .filter(|r| r.status().is_success());
+        let Some(answer) = known else { return };
+        match answer.json::<Value>().await {
+            Ok(found) if found["rma"].as_str() == Some(label.as_str()) => {
+                lock(pool).extend(staged.pop_front());
+            }
+            _ => return,
+        }
+    }
+}
+
 /// Lets every sink drain; dead letters must be injected refusals (they are replayed, as an
 /// operator would once the cause is fixed). Any other dead letter is a violation and is left
-/// where it is; the drain ends when nothing else is pending. Returns how many were replayed.
+/// where it is; the drain ends when nothing else is pending, or, with such a letter, once the
+/// outbox stops moving for 10 s (what is left waits behind it), so that everything else is still
+/// delivered and checked. Returns how many were replayed.
 async fn drain(base: &str, token: &str, violations: &mut Vec<String>) -> anyhow::Result<u64> {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut replayed = 0;
     let mut reported = std::collections::HashSet::new();
+    let mut last: Option<u64> = None;
+    let mut changed = Instant::now();
     loop {
         let view = outbox(base, token).await?;
         let sinks = view["sinks"].as_array().cloned().unwrap_or_default();
-        let moving = sinks
+        let left: u64 = sinks
             .iter()
-            .any(|s| s["pending"].as_u64().unwrap_or(0) > 0 || s["in_flight"].as_u64().unwrap_or(0) > 0);
+            .map(|s| s["pending"].as_u64().unwrap_or(0) + s["in_flight"].as_u64().unwrap_or(0))
+            .sum();
+        let moving = left > 0;
+        if last != Some(left) {
+            last = Some(left);
+            changed = Instant::now();
+        }
         let letters = get_json(&client, &format!("{base}/v1/dead-letters"), token).await?;
         let mut replayable = 0;
         for letter in letters.as_array().cloned().unwrap_or_default() {
@@ -233,8 +280,9 @@ async fn drain(base: &str, token: &str, violations: &mut Vec<String>) -> anyhow:
             replayed += 1;
         }
         // A pending entry behind a dead letter that stays waits for it: only count it as moving
-        // while something can still change.
-        if replayable == 0 && (!moving || !reported.is_empty()) {
+        // while something still changes.
+        let stalled = !reported.is_empty() && changed.elapsed() > Duration::from_secs(10);
+        if replayable == 0 && (!moving || stalled) {
             return Ok(replayed);
         }
         anyhow::ensure!(
@@ -258,17 +306,11 @@ pub async fn run(options: &Options) -> anyhow::Result<Summary> {
 
     let odoo = FakeOdoo::start(FakeOdooOptions::default()).await;
     let refund = FakeRefund::start(FakeRefundOptions::default()).await;
-    let ids = odoo.ids().clone();
-    let products = [ids.large_cabinet, ids.storage_box, ids.pedal_bin];
-    for p in products {
-        odoo.set_quant(p, ids.stock_location, None, 1_000_000.0);
-    }
-    let partner = odoo.add_partner("Campaign Customer");
-    let mut made = 0u64;
-    let pool: Shared<VecDeque<Expected>> = Arc::new(Mutex::new(VecDeque::new()));
-    let first = add_returns(&odoo, partner, &products, &mut rng, made, 40);
-    made += 40;
+    let mut seeder = Seeder::new(&odoo);
+    let pool: Shared<Pool> = Arc::new(Mutex::new(Pool::default()));
+    let first = seeder.untracked(&odoo, &mut rng, 40);
     lock(&pool).extend(first);
+    seeder.serial_batch(&odoo, &mut rng);
 
     let (mut edge, tokens) =
         Edge::prepare(&options.binary, &dir, &odoo, &refund, options.stations).context("preparing the edge")?;
@@ -287,9 +329,13 @@ pub async fn run(options: &Options) -> anyhow::Result<Summary> {
         summary.cycles = cycle + 1;
         // Keep a supply of expected returns; the edge's cache picks them up at its next sync.
         if lock(&pool).len() < 20 {
-            let more = add_returns(&odoo, partner, &products, &mut rng, made, 10);
-            made += 10;
+            let more = seeder.untracked(&odoo, &mut rng, 10);
             lock(&pool).extend(more);
+            // Serial-tracked returns wait in `staged` until the cache knows them; a new batch
+            // (a new product) is made while the edge is down, before the last one runs out.
+            if seeder.staged.len() < 4 {
+                seeder.serial_batch(&odoo, &mut rng);
+            }
         }
         faults::arm(&mut rng, &odoo, &refund, &mut summary.faults);
         let addr = edge.start().await?;
@@ -304,6 +350,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Summary> {
         } else {
             tokio::time::sleep(run_for).await;
         }
+        release_staged(&base, &token, &mut seeder.staged, &pool).await;
         edge.kill();
         summary.kills += 1;
         for task in tasks {
@@ -354,7 +401,6 @@ pub async fn run(options: &Options) -> anyhow::Result<Summary> {
 
     let events = verify::events(&base, &token).await?;
     let ledger = std::mem::take(&mut *lock(&ledger));
-    let verdict = verify::check(&events, &ledger, &odoo, &refund);
     edge.stop()?;
     summary.store_check = match edge.tool(&["store", "check"]) {
         Ok(_) => "clean".into(),
@@ -363,6 +409,16 @@ pub async fn run(options: &Options) -> anyhow::Result<Summary> {
             "PROBLEMS".into()
         }
     };
+    let receipts: Vec<u64> = events
+        .iter()
+        .filter(|e| e["kind"] == "parcel_received")
+        .filter_map(|e| e["seq"].as_u64())
+        .collect();
+    let deliveries = edge.odoo_deliveries(&receipts)?;
+    let verdict = verify::check(&events, &ledger, &odoo, &refund, &seeder.seeded, &deliveries);
+    let stock = odoo.ids().stock_location;
+    let (multi, in_stock, serial) = seeder.seeded.counts(stock);
+    summary.seeded = (seeder.seeded.returns.len(), multi, in_stock, serial);
     summary.requests = ledger.sent;
     summary.acknowledged = ledger.acked.len() as u64;
     summary.duplicates = ledger.duplicates;
@@ -372,6 +428,13 @@ pub async fn run(options: &Options) -> anyhow::Result<Summary> {
     summary.events = verdict.events;
     summary.odoo_effects = verdict.odoo_effects;
     summary.refunds = verdict.refunds;
+    summary.rma_parcels = verdict.rma_parcels;
+    summary.landed_in_stock = verdict.landed_in_stock;
+    summary.rma_parcels_unmatched = verdict.rma_parcels_unmatched;
+    summary.multi_parcel_returns = verdict.multi_parcel_returns;
+    summary.serial_dispositions = verdict.serial_dispositions;
+    summary.settled_without_transfer = verdict.settled_without_transfer;
+    summary.quants = verdict.quants;
     summary.violations.extend(ledger.violations);
     summary.violations.extend(verdict.violations);
     summary.elapsed = started.elapsed();

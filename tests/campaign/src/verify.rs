@@ -1,15 +1,17 @@
 //! The end-of-campaign checks, from the edge's own event log outwards: every acknowledged request
-//! is one event; every receipt and disposition made its Odoo effect exactly once with the right
-//! quantities and locations; every refund decision reached the receiver exactly once per key and
-//! never with two bodies; nothing in Odoo or at the receiver points at an event the edge does not
-//! have (a partial effect of something never acknowledged).
+//! is one event; every receipt and disposition made its Odoo effect exactly once, on the right
+//! picking, with the right quantities, locations and serials, and the stock adds up (`stock.rs`);
+//! every refund decision reached the receiver exactly once per key and never with two bodies;
+//! nothing in Odoo or at the receiver points at an event the edge does not have (a partial effect
+//! of something never acknowledged).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use returns_edge_fakes::{FakeOdoo, FakeRefund};
 use serde_json::Value;
 
-use crate::edge::SITE;
+use crate::edge::Delivery;
+use crate::returns::Seeded;
 use crate::workload::Ledger;
 
 /// What the checks looked at and what they found.
@@ -18,6 +20,20 @@ pub struct Verdict {
     pub events: u64,
     pub odoo_effects: u64,
     pub refunds: u64,
+    /// RMA parcels compared with the picking that holds them.
+    pub rma_parcels: u64,
+    /// Of those, parcels of returns that land in WH/Stock.
+    pub landed_in_stock: u64,
+    /// Parcels labelled with an RMA the edge's cache did not know: received as unexpected.
+    pub rma_parcels_unmatched: u64,
+    /// Returns received in full as 2–3 parcels.
+    pub multi_parcel_returns: u64,
+    /// Dispositions of serial-tracked units.
+    pub serial_dispositions: u64,
+    /// Dispositions whose units already were where they go (no transfer).
+    pub settled_without_transfer: u64,
+    /// (product, location, lot) quants compared.
+    pub quants: u64,
     pub violations: Vec<String>,
 }
 
@@ -37,7 +53,16 @@ pub async fn events(base: &str, token: &str) -> anyhow::Result<Vec<Value>> {
     }
 }
 
-pub fn check(events: &[Value], ledger: &Ledger, odoo: &FakeOdoo, refund: &FakeRefund) -> Verdict {
+/// Runs every check. `deliveries` is the Odoo delivery of each receipt, by event sequence
+/// number, read from the stopped edge's store.
+pub fn check(
+    events: &[Value],
+    ledger: &Ledger,
+    odoo: &FakeOdoo,
+    refund: &FakeRefund,
+    seeded: &Seeded,
+    deliveries: &HashMap<u64, Delivery>,
+) -> Verdict {
     let mut v = Verdict {
         events: events.len() as u64,
         ..Verdict::default()
@@ -75,177 +100,9 @@ pub fn check(events: &[Value], ledger: &Ledger, odoo: &FakeOdoo, refund: &FakeRe
                 .push(format!("event {id} ({}) matches no acknowledged request", e["kind"]));
         }
     }
-    check_odoo(events, odoo, &mut v);
+    crate::stock::check(events, odoo, seeded, deliveries, &mut v);
     check_refunds(events, refund, &mut v);
     v
-}
-
-fn check_odoo(events: &[Value], odoo: &FakeOdoo, v: &mut Verdict) {
-    let ids = odoo.ids().clone();
-    let pickings = odoo.pickings();
-    let moves = odoo.moves();
-    let scraps = odoo.scraps();
-    let prefix = format!("RE/{SITE}/");
-    // Indexed once: a long campaign leaves hundreds of thousands of moves.
-    let mut by_picking: HashMap<i64, Vec<(f64, i64)>> = HashMap::new();
-    for m in &moves {
-        if let Some(p) = m.picking_id {
-            by_picking
-                .entry(p)
-                .or_default()
-                .push((odoo.move_quantity(m.id), m.location_dest_id));
-        }
-    }
-    let moved = |picking: i64| -> f64 { by_picking.get(&picking).map_or(0.0, |v| v.iter().map(|(q, _)| q).sum()) };
-    let dest = |picking: i64| -> Vec<i64> {
-        by_picking
-            .get(&picking)
-            .map_or(Vec::new(), |v| v.iter().map(|(_, d)| *d).collect())
-    };
-    let picking_by_id: HashMap<i64, &returns_edge_fakes::odoo::Picking> = pickings.iter().map(|p| (p.id, p)).collect();
-    let mut by_origin: HashMap<&str, Vec<&returns_edge_fakes::odoo::Picking>> = HashMap::new();
-    for p in pickings.iter().filter(|p| p.backorder_id.is_none()) {
-        if let Some(origin) = p.origin.as_deref() {
-            by_origin.entry(origin).or_default().push(p);
-        }
-    }
-    let scrap_by_id: HashMap<i64, &returns_edge_fakes::odoo::Scrap> = scraps.iter().map(|s| (s.id, s)).collect();
-    let mut ours: BTreeMap<String, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
-    for p in pickings.iter().filter(|p| p.backorder_id.is_none()) {
-        if let Some(id) = p.origin.as_deref().and_then(|o| o.strip_prefix(&prefix)) {
-            ours.entry(id.to_owned()).or_default().0.push(p.id);
-        }
-    }
-    for s in &scraps {
-        if let Some(id) = s.origin.as_deref().and_then(|o| o.strip_prefix(&prefix)) {
-            ours.entry(id.to_owned()).or_default().1.push(s.id);
-        }
-    }
-    let by_id: HashMap<&str, &Value> = events
-        .iter()
-        .map(|e| (e["event_id"].as_str().unwrap_or_default(), e))
-        .collect();
-    for id in ours.keys() {
-        match by_id.get(id.as_str()).map(|e| e["kind"].as_str().unwrap_or_default()) {
-            Some("parcel_received" | "item_disposed") => {}
-            other => v.violations.push(format!(
-                "Odoo holds a record for event {id}, which is {other:?} at the edge: a partial effect"
-            )),
-        }
-    }
-    let units = |lines: &Value| -> f64 {
-        lines
-            .as_array()
-            .map(|l| l.iter().map(|x| x["qty"].as_f64().unwrap_or(0.0)).sum())
-            .unwrap_or(0.0)
-    };
-    for e in events {
-        let id = e["event_id"].as_str().unwrap_or_default();
-        let data = &e["data"];
-        let (picks, scrps) = ours.get(id).cloned().unwrap_or_default();
-        match e["kind"].as_str() {
-            Some("parcel_received") => {
-                v.odoo_effects += 1;
-                if let Some(rma) = data["rma"].as_str() {
-                    let returns: Vec<_> = by_origin.get(rma).cloned().unwrap_or_default();
-                    match returns.as_slice() {
-                        [p] if p.state == "done" && (moved(p.id) - units(&data["lines"])).abs() < 1e-6 => {}
-                        [p] => v.violations.push(format!(
-                            "receipt {id} for {rma}: return picking {} is {} with {} units moved, expected done with {}",
-                            p.name,
-                            p.state,
-                            moved(p.id),
-                            units(&data["lines"])
-                        )),
-                        other => v.violations.push(format!(
-                            "receipt {id} for {rma}: {} return pickings carry the RMA, expected 1",
-                            other.len()
-                        )),
-                    }
-                    if !picks.is_empty() {
-                        v.violations.push(format!(
-                            "receipt {id} for {rma} also made {} picking(s) of its own",
-                            picks.len()
-                        ));
-                    }
-                } else {
-                    match picks.as_slice() {
-                        [p] => {
-                            let picking = picking_by_id.get(p);
-                            let state = picking.map(|x| x.state.as_str()).unwrap_or_default();
-                            let qty = moved(*p);
-                            if state != "done" || (qty - units(&data["lines"])).abs() > 1e-6 {
-                                v.violations.push(format!(
-                                    "unexpected parcel {id}: picking is {state} with {qty} units, expected done with {}",
-                                    units(&data["lines"])
-                                ));
-                            }
-                        }
-                        other => v.violations.push(format!(
-                            "unexpected parcel {id} made {} pickings, expected 1",
-                            other.len()
-                        )),
-                    }
-                }
-            }
-            Some("item_disposed") => {
-                v.odoo_effects += 1;
-                let qty = data["qty"].as_f64().unwrap_or(0.0);
-                let disposition = data["disposition"].as_str().unwrap_or_default();
-                if disposition == "scrap" {
-                    let found: Vec<_> = scrps.iter().filter_map(|id| scrap_by_id.get(id).copied()).collect();
-                    match found.as_slice() {
-                        [s] if s.state == "done" && (s.scrap_qty - qty).abs() < 1e-6 && picks.is_empty() => {}
-                        other => v.violations.push(format!(
-                            "scrap {id}: {} scraps ({:?}) and {} pickings, expected one done scrap of {qty}",
-                            other.len(),
-                            other.iter().map(|s| (&s.state, s.scrap_qty)).collect::<Vec<_>>(),
-                            picks.len()
-                        )),
-                    }
-                } else {
-                    let want = match disposition {
-                        "restock" => Some(ids.stock_location),
-                        "refurbish" => ids.refurbish_location,
-                        "quarantine" => ids.quarantine_location,
-                        _ => None,
-                    };
-                    match picks.as_slice() {
-                        [p] => {
-                            let state = picking_by_id.get(p).map(|x| x.state.clone());
-                            let to = dest(*p);
-                            if state.as_deref() != Some("done")
-                                || (moved(*p) - qty).abs() > 1e-6
-                                || want.is_none_or(|w| to.iter().any(|d| *d != w))
-                            {
-                                v.violations.push(format!(
-                                    "disposition {id} ({disposition} × {qty}): picking {state:?}, {} units to {to:?}, \
-                                     expected done to {want:?}",
-                                    moved(*p)
-                                ));
-                            }
-                        }
-                        other => v.violations.push(format!(
-                            "disposition {id} ({disposition}) made {} pickings, expected 1",
-                            other.len()
-                        )),
-                    }
-                    if !scrps.is_empty() {
-                        v.violations
-                            .push(format!("disposition {id} ({disposition}) made a scrap"));
-                    }
-                }
-            }
-            _ => {
-                if !picks.is_empty() || !scrps.is_empty() {
-                    v.violations.push(format!(
-                        "event {id} ({}) has Odoo records; it should have none",
-                        e["kind"]
-                    ));
-                }
-            }
-        }
-    }
 }
 
 fn check_refunds(events: &[Value], refund: &FakeRefund, v: &mut Verdict) {

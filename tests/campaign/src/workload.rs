@@ -2,6 +2,11 @@
 //! return, sometimes weighed empty), inspections, supervisor corrections, flag clearances,
 //! dispositions and closing — and the ledger of every request and what the edge answered.
 //!
+//! An expected return may come as 2–3 parcels (issue 12): each parcel is a case of its own, and
+//! they are posted back to back, by the station that took the first one or by whichever stations
+//! plan next, so that the edge holds several receipts of one RMA at once and must book them in
+//! order. Parcels of serial-tracked products list one line per unit, sometimes with the serial.
+//!
 //! A request whose answer was never read (the server was killed, the client gave up early on
 //! purpose) stays *pending* on its case: the case waits, and after the restart the same request
 //! is sent again with the same Idempotency-Key until it gets a definitive answer. So every
@@ -17,12 +22,48 @@ use serde_json::{json, Value};
 
 use crate::edge::station;
 
-/// An open return Odoo expects: scanning `label` finds it in the edge's RMA cache.
+/// One receipt line as a station scans it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParcelLine {
+    pub sku: String,
+    pub qty: u32,
+    /// The serial read off the unit (serial-tracked products, one unit per line).
+    pub serial: Option<String>,
+}
+
+/// One parcel of an open return Odoo expects: scanning `label` finds it in the edge's RMA cache.
 #[derive(Debug, Clone)]
 pub struct Expected {
     pub label: String,
-    /// (SKU, units) as sold.
-    pub lines: Vec<(String, u32)>,
+    /// What this parcel holds: all of the return, or its share of it.
+    pub lines: Vec<ParcelLine>,
+}
+
+/// Expected returns waiting for a station, and parcels that must be posted next.
+#[derive(Debug, Default)]
+pub struct Pool {
+    /// One entry per return: its parcels, in the order they are posted.
+    returns: VecDeque<Vec<Expected>>,
+    /// Parcels of a return whose first parcel was just taken: the next station to plan posts one,
+    /// so the parcels of one return reach the edge back to back.
+    next: VecDeque<Expected>,
+}
+
+impl Pool {
+    /// Returns waiting (a return of several parcels counts once).
+    pub fn len(&self) -> usize {
+        self.returns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.returns.is_empty()
+    }
+
+    /// Queues returns, each as its parcels.
+    pub fn extend(&mut self, returns: impl IntoIterator<Item = Vec<Expected>>) {
+        self.returns
+            .extend(returns.into_iter().filter(|parcels| !parcels.is_empty()));
+    }
 }
 
 /// SKUs the unexpected parcels contain (seeded in the fake Odoo with stock).
@@ -76,7 +117,9 @@ enum Step {
 #[derive(Debug)]
 struct Script {
     label: String,
-    lines: Vec<(String, u32)>,
+    lines: Vec<ParcelLine>,
+    /// A later parcel of a return this station took: its receipt goes before anything else.
+    urgent: bool,
     weight_g: Option<u32>,
     correct: bool,
     case_id: Option<String>,
@@ -165,7 +208,7 @@ async fn send(client: &reqwest::Client, base: &str, token: &str, request: &Reque
 pub async fn run_station(
     station: Shared<Station>,
     ledger: Shared<Ledger>,
-    pool: Shared<VecDeque<Expected>>,
+    pool: Shared<Pool>,
     base: String,
     resend_only: bool,
     think: Duration,
@@ -249,19 +292,24 @@ pub async fn run_station(
     }
 }
 
-/// Picks the next request: a step of a case that is not waiting for an answer, or a new case.
-/// Marks it pending before it is sent, so a kill mid-flight leaves it to be re-sent.
-fn plan(station: &Shared<Station>, pool: &Shared<VecDeque<Expected>>) -> Option<(usize, Request, bool, bool)> {
+/// Picks the next request: a waiting parcel of a return already begun, an urgent receipt, a
+/// step of a case that is not waiting for an answer, or a new case. Marks it pending before it
+/// is sent, so a kill mid-flight leaves it to be re-sent.
+fn plan(station: &Shared<Station>, pool: &Shared<Pool>) -> Option<(usize, Request, bool, bool)> {
     let mut s = lock(station);
     let s = &mut *s;
     let ready: Vec<usize> = (0..s.scripts.len())
         .filter(|&i| s.scripts[i].pending.is_none() && s.scripts[i].step != Step::Done)
         .collect();
-    let index = if ready.is_empty() || (s.open_cases() < 3 && s.rng.gen_bool(0.3)) {
-        let script = new_script(&mut s.rng, pool, s.index, s.next);
-        s.next += 1;
-        s.scripts.push(script);
+    let urgent = ready.iter().copied().find(|&i| s.scripts[i].urgent);
+    let sibling = lock(pool).next.pop_front();
+    let index = if let Some(parcel) = sibling {
+        s.scripts.push(expected_script(&mut s.rng, parcel, false));
         s.scripts.len() - 1
+    } else if let Some(i) = urgent {
+        i
+    } else if ready.is_empty() || (s.open_cases() < 3 && s.rng.gen_bool(0.3)) {
+        new_scripts(s, pool)
     } else {
         ready[s.rng.gen_range(0..ready.len())]
     };
@@ -274,33 +322,67 @@ fn plan(station: &Shared<Station>, pool: &Shared<VecDeque<Expected>>) -> Option<
     Some((index, request, abandon, duplicate))
 }
 
-fn new_script(rng: &mut StdRng, pool: &Shared<VecDeque<Expected>>, station_index: usize, n: u64) -> Script {
-    let expected = if rng.gen_bool(0.75) {
-        lock(pool).pop_front()
+/// Starts a new case: an expected return's first parcel (three times in four, while the pool
+/// has one) or an unexpected parcel. The later parcels of a return are received right after:
+/// half the time by this station, else by whichever station plans next. Returns the index of
+/// the script to work now.
+fn new_scripts(s: &mut Station, pool: &Shared<Pool>) -> usize {
+    let n = s.next;
+    s.next += 1;
+    let parcels = if s.rng.gen_bool(0.75) {
+        lock(pool).returns.pop_front()
     } else {
         None
     };
-    let (label, lines, is_expected) = match expected {
-        Some(e) => (e.label, e.lines, true),
-        None => {
-            let count = rng.gen_range(1..=2);
-            let lines = (0..count)
-                .map(|_| (SKUS[rng.gen_range(0..SKUS.len())].to_owned(), rng.gen_range(1..=3)))
-                .collect();
-            (format!("PARCEL-{station_index}-{n}"), lines, false)
-        }
+    let Some(mut parcels) = parcels.filter(|p| !p.is_empty()) else {
+        let count = s.rng.gen_range(1..=2);
+        let lines = (0..count)
+            .map(|_| ParcelLine {
+                sku: SKUS[s.rng.gen_range(0..SKUS.len())].to_owned(),
+                qty: s.rng.gen_range(1..=3),
+                serial: None,
+            })
+            .collect();
+        s.scripts
+            .push(Script::new(format!("PARCEL-{}-{n}", s.index), lines, None, &mut s.rng));
+        return s.scripts.len() - 1;
     };
-    Script {
-        label,
-        lines,
-        // An empty box now and then: weight_mismatch, a supervisor clears it.
-        weight_g: (is_expected && rng.gen_bool(0.1)).then_some(0),
-        correct: rng.gen_bool(0.15),
-        case_id: None,
-        step: Step::Receive,
-        first_inspection: None,
-        open_flags: Vec::new(),
-        pending: None,
+    let rest = parcels.split_off(1);
+    let first = parcels.remove(0);
+    s.scripts.push(expected_script(&mut s.rng, first, false));
+    let index = s.scripts.len() - 1;
+    if s.rng.gen_bool(0.5) {
+        for parcel in rest {
+            s.scripts.push(expected_script(&mut s.rng, parcel, true));
+        }
+    } else {
+        lock(pool).next.extend(rest);
+    }
+    index
+}
+
+fn expected_script(rng: &mut StdRng, parcel: Expected, urgent: bool) -> Script {
+    // An empty box now and then: weight_mismatch, a supervisor clears it.
+    let weight = rng.gen_bool(0.1).then_some(0);
+    let mut script = Script::new(parcel.label, parcel.lines, weight, rng);
+    script.urgent = urgent;
+    script
+}
+
+impl Script {
+    fn new(label: String, lines: Vec<ParcelLine>, weight_g: Option<u32>, rng: &mut StdRng) -> Script {
+        Script {
+            label,
+            lines,
+            urgent: false,
+            weight_g,
+            correct: rng.gen_bool(0.15),
+            case_id: None,
+            step: Step::Receive,
+            first_inspection: None,
+            open_flags: Vec::new(),
+            pending: None,
+        }
     }
 }
 
@@ -312,7 +394,13 @@ fn next_request(rng: &mut StdRng, script: &Script, key: String, station_index: u
             let lines: Vec<Value> = script
                 .lines
                 .iter()
-                .map(|(sku, qty)| json!({"sku": sku, "qty": qty}))
+                .map(|l| {
+                    let mut line = json!({"sku": l.sku, "qty": l.qty});
+                    if let Some(serial) = &l.serial {
+                        line["serial"] = serial.as_str().into();
+                    }
+                    line
+                })
                 .collect();
             let mut body = json!({"station": station, "label": script.label, "lines": lines});
             if let Some(g) = script.weight_g {
@@ -347,6 +435,7 @@ fn next_request(rng: &mut StdRng, script: &Script, key: String, station_index: u
 /// Moves the script on after a definitive answer.
 fn apply_answer(script: &mut Script, request: &Request, status: u16, body: &Value, ledger: &Shared<Ledger>) {
     script.pending = None;
+    script.urgent = false;
     if !(200..300).contains(&status) {
         lock(ledger).violations.push(format!(
             "{} {} (key {}) was refused with {status}: {body}",
