@@ -225,7 +225,8 @@ async fn a_disposition_whose_units_are_gone_is_dead_lettered_with_what_the_sourc
 }
 
 /// Two returns of a serial-tracked product sit in WH/Returns; the disposition of the second
-/// moves the serial its own parcel brought, not the first one Odoo would pick (transcript 27).
+/// moves the serial its own parcel brought, not the first one Odoo would pick (transcript 27),
+/// even when the answer to the transfer's create is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_serial_tracked_disposition_moves_the_serial_its_parcel_brought() {
     let mut rig = rig("").await;
@@ -265,6 +266,12 @@ async fn a_serial_tracked_disposition_moves_the_serial_its_parcel_brought() {
     let (case2, r2) = rig.receive(Some("RMA-SN2"), &[("TX-SN", 1)]).await;
     rig.delivered(&[r1, r2]).await;
     rig.inspect(case2, 1).await;
+    // The transfer's create commits and its answer is lost: the retry must find it by origin,
+    // not choose the serial again (its own picking has reserved it by then).
+    rig.odoo.inject(Fault {
+        matcher: CallMatcher::call("stock.picking", "create").once(),
+        kind: FaultKind::CommitThenDrop,
+    });
     let seq = rig.dispose(case2, 1, "refurbish").await;
     rig.delivered(&[seq]).await;
 

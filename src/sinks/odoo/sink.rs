@@ -140,13 +140,14 @@ impl OdooSink {
                         ),
                     });
                 }
-                // Lots are chosen once, before the picking exists; afterwards Odoo holds them.
-                let lots = match (&landed, job.entry.refs.contains_key(PICKING)) {
-                    (Some(landed), false) if !landed.lots_of(product.id).is_empty() => {
-                        self.choose_lots(case, *line, product, *qty, from, landed.lots_of(product.id))
-                            .await?
-                    }
-                    _ => Vec::new(),
+                // Lots are chosen once, before the picking exists; afterwards Odoo holds them
+                // (reserved by our own picking, they would look taken). A picking whose id was
+                // not saved (create answer lost, or a kill before the save) is found by origin.
+                let brought = landed.as_ref().map(|l| l.lots_of(product.id)).unwrap_or_default();
+                let lots = if brought.is_empty() || self.picking_exists(job, &origin).await? {
+                    Vec::new()
+                } else {
+                    self.choose_lots(case, *line, product, *qty, from, brought).await?
                 };
                 Ok(TransferPlan {
                     origin,
@@ -162,6 +163,24 @@ impl OdooSink {
             }
             other => Err(Outcome::reject(format!("{} makes no transfer", other.kind().as_str()))),
         }
+    }
+
+    /// Whether the job's transfer exists in Odoo: known from its refs, or found by its origin
+    /// (backorders inherit `origin`; only ours has no `backorder_id`).
+    async fn picking_exists(&self, job: &Job, origin: &str) -> Result<bool, Outcome> {
+        if job.entry.refs.contains_key(PICKING) {
+            return Ok(true);
+        }
+        let found = self
+            .client
+            .search_read(
+                "stock.picking",
+                json!([["origin", "=", origin], ["backorder_id", "=", false]]),
+                &["id"],
+            )
+            .await
+            .map_err(|e| e.outcome())?;
+        Ok(!found.is_empty())
     }
 
     /// Where the case's receipt put its units of `product`: as the receipt recorded it, else as
@@ -291,7 +310,7 @@ impl OdooSink {
                 })
                 .unwrap_or_default();
             return Err(Outcome::reject(format!(
-                "location {from} holds {} of the {qty} serial(s) this parcel brought ({names}) free to move;                  they were moved or reserved since the receipt. Put them back (or correct the serial on the case),                  then replay this entry",
+                "location {from} holds {} of the {qty} serial(s) this parcel brought ({names}) free to move; they were moved or reserved since the receipt. Put them back (or correct the serial on the case), then replay this entry",
                 chosen.len()
             )));
         }

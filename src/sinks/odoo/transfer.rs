@@ -164,7 +164,7 @@ impl OdooSink {
                         None => "the receipt of this parcel put the units there".to_owned(),
                     };
                     Outcome::reject(format!(
-                        "{what}; {whence}, and they were moved or used since. Odoo was not forced (that would                          make the stock negative): bring the units back (or correct the stock count) and replay                          this entry, or discard it"
+                        "{what}; {whence}, and they were moved or used since. Odoo was not forced (that would make the stock negative): bring the units back (or correct the stock count) and replay this entry, or discard it"
                     ))
                 }
                 Err(e) => e.outcome(),
