@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use super::config::ScrapInsufficient;
-use super::sink::OdooSink;
+use super::sink::{disposition_source, OdooSink};
 use super::transfer::fill;
 use super::SCRAP;
 use crate::delivery::{Job, Outcome, Progress};
@@ -133,14 +133,7 @@ impl OdooSink {
                     continue;
                 }
             };
-            let from = landed
-                .as_ref()
-                .and_then(|l| l.source(product.id))
-                .unwrap_or(if case.rma.is_some() {
-                    mapping.returns
-                } else {
-                    mapping.quarantine
-                });
+            let from = disposition_source(landed.as_ref(), case, product, &mapping);
             let mut scrap = json!({
                 "product_id": product.id, "product_uom_id": product.uom, "scrap_qty": qty,
                 "location_id": from, "scrap_location_id": mapping.scrap, "origin": origin,

@@ -124,14 +124,7 @@ impl OdooSink {
                 })?;
                 let product = self.product_of(case, *line).await?;
                 let landed = self.landed(case, product, progress).await?;
-                let from = landed
-                    .as_ref()
-                    .and_then(|l| l.source(product.id))
-                    .unwrap_or(if case.rma.is_some() {
-                        mapping.returns
-                    } else {
-                        mapping.quarantine
-                    });
+                let from = disposition_source(landed.as_ref(), case, product, &mapping);
                 if from == to {
                     return Err(Outcome::Settled {
                         note: format!(
@@ -441,4 +434,16 @@ impl Sink for OdooSink {
             .map(drop)
             .map_err(|e| e.to_string())
     }
+}
+
+/// Where a disposition takes its units from: where the case's receipt put them, else (a receipt
+/// delivered by an older version and since archived) the configured receiving location.
+pub(super) fn disposition_source(landed: Option<&Landed>, case: &Case, product: Product, mapping: &Resolved) -> i64 {
+    landed
+        .and_then(|l| l.source(product.id))
+        .unwrap_or(if case.rma.is_some() {
+            mapping.returns
+        } else {
+            mapping.quarantine
+        })
 }
